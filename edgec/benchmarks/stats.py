@@ -1,0 +1,53 @@
+"""Latency statistics from raw samples: percentiles, spread and bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+HIGH_CV = 0.10  # above this the run is noisy enough that a reader should be told
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def bootstrap_ci(samples: np.ndarray, q: float, *, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile-bootstrap confidence interval of the q-th percentile (seeded: reproducible)."""
+    rng = np.random.default_rng(seed)
+    n = len(samples)
+    stats = np.empty(BOOTSTRAP_RESAMPLES)
+    for i in range(BOOTSTRAP_RESAMPLES):
+        stats[i] = np.percentile(samples[rng.integers(0, n, n)], q)
+    alpha = (1 - level) / 2
+    return [float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))]
+
+
+def summarize(samples_ms: list[float] | np.ndarray) -> dict:
+    """The `summary` block of benchmark.json, computed only from the samples."""
+    x = np.asarray(samples_ms, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no samples to summarize")
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
+    return {
+        "count": int(x.size),
+        "p50_ms": float(np.percentile(x, 50)),
+        "p90_ms": float(np.percentile(x, 90)),
+        "p95_ms": float(np.percentile(x, 95)),
+        "p99_ms": float(np.percentile(x, 99)),
+        "mean_ms": mean,
+        "std_ms": std,
+        "min_ms": float(x.min()),
+        "max_ms": float(x.max()),
+        "cv": std / mean if mean > 0 else 0.0,
+        "ci95_p50_ms": bootstrap_ci(x, 50),
+        "ci95_p90_ms": bootstrap_ci(x, 90),
+        "throughput_per_s": 1000.0 / mean if mean > 0 else 0.0,
+    }
+
+
+def warnings_for(summary: dict) -> list[str]:
+    notes = []
+    if summary["cv"] > HIGH_CV:
+        notes.append(
+            f"high variation: coefficient of variation {summary['cv']:.1%} > {HIGH_CV:.0%}; "
+            "close other work, pin cores or raise min_seconds"
+        )
+    return notes

@@ -1,0 +1,84 @@
+"""Reading an ONNX graph safely and describing its inputs and outputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgec.errors import EdgecError
+
+# Metadata key under which a distilled student carries its provenance (teacher, data, losses).
+PROVENANCE_KEY = "edgec.provenance"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str  # numpy dtype name, e.g. "float32"
+    shape: tuple  # ints for fixed dims, strings for named dims, "?" for unnamed dynamic ones
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "shape": list(self.shape)}
+
+    def check(self, array: np.ndarray, where: str, *, batched: bool = True) -> None:
+        """Raise a clear error when `array` cannot feed this input (first axis = batch)."""
+        if array.dtype != np.dtype(self.dtype):
+            raise EdgecError(f"{where}: input '{self.name}' has dtype {array.dtype}, the graph takes {self.dtype}")
+        if len(array.shape) != len(self.shape):
+            raise EdgecError(
+                f"{where}: input '{self.name}' has shape {list(array.shape)} ({array.ndim} dims), "
+                f"the graph takes {list(self.shape)}"
+            )
+        for axis, (got, want) in enumerate(zip(array.shape, self.shape, strict=True)):
+            if isinstance(want, int) and got != want and not (batched and axis == 0 and want == 1):
+                raise EdgecError(
+                    f"{where}: input '{self.name}' has shape {list(array.shape)}, the graph takes "
+                    f"{list(self.shape)} (axis {axis}: {got} != {want})"
+                )
+
+
+def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    tensor = value.type.tensor_type
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type)).name
+    dims = []
+    for dim in tensor.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        else:
+            dims.append(dim.dim_param or "?")
+    return TensorSpec(value.name, dtype, tuple(dims))
+
+
+def load_model(path: str | Path, *, load_external_data: bool = False) -> onnx.ModelProto:
+    path = Path(path)
+    if not path.is_file():
+        raise EdgecError(f"{path}: ONNX model not found")
+    try:
+        return onnx.load(str(path), load_external_data=load_external_data)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises several types for a bad file
+        raise EdgecError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
+
+
+def io_specs(model: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [_spec(v) for v in model.graph.input if v.name not in initializers]
+    outputs = [_spec(v) for v in model.graph.output]
+    return inputs, outputs
+
+
+def io_specs_of(path: str | Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    return io_specs(load_model(path))
+
+
+def read_provenance(model: onnx.ModelProto) -> dict | None:
+    for prop in model.metadata_props:
+        if prop.key == PROVENANCE_KEY:
+            try:
+                return json.loads(prop.value)
+            except json.JSONDecodeError as exc:
+                raise EdgecError(f"model metadata '{PROVENANCE_KEY}' is not valid JSON ({exc})") from exc
+    return None

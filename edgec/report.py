@@ -1,0 +1,54 @@
+"""Tables printed by the CLI (rich), built from the same results the API returns."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+
+def _size(num_bytes: int) -> str:
+    return f"{num_bytes / 1024:.0f} KiB" if num_bytes < 1 << 20 else f"{num_bytes / (1 << 20):.1f} MiB"
+
+
+def _bundle_bytes(manifest: dict) -> int:
+    engine = manifest["build"]["engine"]
+    stem = engine.rsplit(".", 1)[0]
+    return sum(f["bytes"] for f in manifest["files"] if f["path"].rsplit(".", 1)[0] == stem)
+
+
+def _ms(report: dict | None, key: str) -> str:
+    return "—" if report is None else f"{report['summary'][key]:.3f}"
+
+
+def build_table(results) -> Table:
+    table = Table("target", "precision", "metric", "float", "quantized", "p50 ms", "p90 ms", "engine size")
+    for r in results:
+        quality = r.manifest.get("quality") or {}
+        fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
+        table.add_row(r.target, r.precision, quality.get("metric", "—"), fmt(quality.get("float")),
+                      fmt(quality.get("quantized")), _ms(r.benchmark, "p50_ms"), _ms(r.benchmark, "p90_ms"),
+                      _size(_bundle_bytes(r.manifest)))  # fmt: skip
+    return table
+
+
+def demo_table(result) -> Table:
+    """One row per measured variant: the teacher, the float student, and the INT8 student on each
+    target; top-1 of each on the held-out digits, latency, engine size, speed-up over the teacher."""
+    prov = result.provenance
+    teacher_p50 = result.references["teacher fp32"]["benchmark"]["summary"]["p50_ms"]
+    table = Table(
+        "model", "target", "prec", "top-1 %", "p50 ms", "p90 ms", "size", "x teacher",
+        title=f"edgec demo: digits; student {prov['student_params']:,} params "
+              f"= {prov['student_params'] / prov['teacher_params']:.1%} of teacher",
+    )  # fmt: skip
+
+    def row(model: str, target: str, precision: str, accuracy, bench: dict | None, size: int) -> None:
+        speedup = "—" if bench is None else f"{teacher_p50 / bench['summary']['p50_ms']:.2f}"
+        acc = "—" if accuracy is None else f"{accuracy:.2f}"
+        table.add_row(model, target, precision, acc, _ms(bench, "p50_ms"), _ms(bench, "p90_ms"), _size(size), speedup)
+
+    for name, ref in result.references.items():
+        row(name.split()[0], "onnxruntime (ref)", "fp32", ref["accuracy"], ref["benchmark"], ref["bytes"])
+    for bundle in result.bundles:
+        row("student", bundle.target, bundle.precision, bundle.accuracy, bundle.benchmark,
+            _bundle_bytes(bundle.manifest))  # fmt: skip
+    return table

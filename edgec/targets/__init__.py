@@ -1,0 +1,1 @@
+"""Device profiles (data) and one builder module per engine family."""

@@ -1,0 +1,40 @@
+"""Backend name -> builder. Built-ins are imported lazily (no SDK is imported until used);
+third-party backends register in the `edgec.backends` entry-point group."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from edgec.errors import EdgecError
+from edgec.targets.base import Builder
+
+BUILTIN = {
+    "onnxruntime": ("edgec.targets.onnxruntime_backend:OnnxRuntimeBuilder", "onnxruntime"),
+    "openvino": ("edgec.targets.openvino_backend:OpenVinoBuilder", "openvino"),
+}
+ENTRY_POINT_GROUP = "edgec.backends"
+
+
+def _load(reference: str):
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def backend_names() -> list[str]:
+    return sorted(set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def get_builder(name: str) -> Builder:
+    if name in BUILTIN:
+        reference, extra = BUILTIN[name]
+        try:
+            return _load(reference)()
+        except ImportError as exc:
+            raise EdgecError(
+                f"backend '{name}' is not installed ({exc.name or exc}); install it with: pip install 'edgec[{extra}]'"
+            ) from exc
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep.load()()
+    raise EdgecError(f"unknown backend {name!r}; known: {', '.join(backend_names())}")

@@ -57,12 +57,23 @@ def _root(
 
 
 @app.command()
-def demo(out: OutOption = Path("edgec-out")) -> None:
+def demo(
+    out: OutOption = Path("edgec-out"),
+    teacher_epochs: Annotated[int, typer.Option(min=1, help="Teacher training epochs.")] = 10,
+    student_epochs: Annotated[int, typer.Option(min=1, help="Student distillation epochs.")] = 20,
+    bench_seconds: Annotated[float, typer.Option(min=0.0, help="Minimum timed seconds per engine.")] = 2.0,
+) -> None:
     """Run the embedded default end to end (digits teacher -> student -> INT8 -> two host targets)."""
-    from edgec.demo import run_demo
+    from edgec.config import BenchmarkConfig
+    from edgec.demo import DemoSettings, run_demo
     from edgec.report import demo_table
 
-    result = run_demo(out, log=_log, track=_track)
+    settings = DemoSettings(
+        teacher_epochs=teacher_epochs,
+        student_epochs=student_epochs,
+        benchmark=BenchmarkConfig(min_seconds=bench_seconds),
+    )
+    result = run_demo(out, settings, log=_log, track=_track)
     console.print(demo_table(result))
     console.print(f"Bundles in [bold]{out}[/bold]: " + ", ".join(b.target for b in result.bundles))
 

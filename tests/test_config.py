@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgec.config import load_config, key_path
+from edgec.config import key_path, load_config
 from edgec.errors import EdgecError
 from tests.test_cli_smoke import run_cli
 

@@ -98,10 +98,27 @@ def _array_sha(array: np.ndarray) -> str:
     return sha256_bytes(np.ascontiguousarray(array).tobytes())
 
 
+def _reference_benchmark(cache: StageCache, name: str, model: Path, inputs_npz: Path, bench) -> dict:
+    """The float teacher/student in ONNX Runtime, measured by the same agent as the bundles."""
+    from edgec.benchmarks import harness
+    from edgec.benchmarks.agent import environment
+
+    settings = harness.agent_settings(bench, {"graph_optimization_level": "all"})
+    files = [{"path": model.name, "sha256": sha256_file(model), "bytes": model.stat().st_size}]
+    host = environment()
+    key = {"files": files, "settings": settings, "inputs": sha256_file(inputs_npz),
+           "host": [host["hostname"], host["cpu_model"], host["cpu_count"]]}  # fmt: skip
+
+    def measure(_tmp: Path) -> dict:
+        raw = harness.run_local(model, "onnxruntime", inputs_npz, settings)
+        return harness.make_report(raw, files, {"source": "training images", "batch": 1}, settings)
+
+    return cache.run("benchmark", key, f"{name} (reference, onnxruntime): benchmark", measure).info
+
+
 def run_demo(out: Path, settings: DemoSettings | None = None, *, log: Log = print,
              track=lambda it, _d: it) -> DemoResult:  # fmt: skip
     from edgec import runtime
-    from edgec.benchmarks import harness
     from edgec.compile.quality import run_onnx, score
     from edgec.distill.data import digits_splits
 
@@ -129,15 +146,11 @@ def run_demo(out: Path, settings: DemoSettings | None = None, *, log: Log = prin
         first = engine.output_names[0]
         logits = np.concatenate([engine.run(feed)[first] for feed in evalset.feeds()])
         bundle.accuracy = score(logits, "top1", evalset.labels, None)
-    inputs_npz = next(iter((out / ".cache" / "inputs").glob("*.npz")))
-    settings_json = harness.agent_settings(s.benchmark, {"graph_optimization_level": "all"})
+    inputs_npz = _save_npz(data_dir / "bench-inputs.npz", input=train.x[:64])
     for name, path in (("teacher fp32", teacher_onnx), ("student fp32", student_onnx)):
-        raw = harness.run_local(path, "onnxruntime", inputs_npz, settings_json)
-        files = [{"path": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size}]
-        report = harness.make_report(raw, files, {"source": "calibration samples"}, settings_json)
+        report = _reference_benchmark(cache, name, path, inputs_npz, s.benchmark)
         top1 = score(run_onnx(path, evalset), "top1", evalset.labels, None)
         references[name] = {"accuracy": top1, "benchmark": report, "bytes": path.stat().st_size}
-        log(f"{name} (reference, ONNX Runtime): measured")
     summary = {"references": {k: {"accuracy": v["accuracy"], "p50_ms": v["benchmark"]["summary"]["p50_ms"]}
                               for k, v in references.items()}, "parity": info["parity"]}  # fmt: skip
     atomic_write_bytes(out / "demo-summary.json", (json.dumps(summary, indent=2) + "\n").encode())

@@ -47,7 +47,7 @@ def demo_table(result) -> Table:
         table.add_row(model, target, precision, acc, _ms(bench, "p50_ms"), _ms(bench, "p90_ms"), _size(size), speedup)
 
     for name, ref in result.references.items():
-        row(name.split()[0], "onnxruntime (ref)", "fp32", ref["accuracy"], ref["benchmark"], ref["bytes"])
+        row(f"{name.split()[0]} (ref)", "onnxruntime", "fp32", ref["accuracy"], ref["benchmark"], ref["bytes"])
     for bundle in result.bundles:
         row("student", bundle.target, bundle.precision, bundle.accuracy, bundle.benchmark,
             _bundle_bytes(bundle.manifest))  # fmt: skip

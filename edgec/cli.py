@@ -27,8 +27,9 @@ app = typer.Typer(
 )
 targets_app = typer.Typer(help="List and show device profiles.", no_args_is_help=False)
 app.add_typer(targets_app, name="targets")
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a fixed width so tables are not squeezed into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output folder for bundles and the stage cache.")]
 

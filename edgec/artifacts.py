@@ -169,3 +169,35 @@ def resolve_inside(folder: str | os.PathLike, relative: str, what: str) -> Path:
     if candidate != root and root not in candidate.parents:
         raise EdgecError(f"{what}: path {relative!r} points outside {root}")
     return candidate
+
+
+def prepare_output_folder(out: str | os.PathLike) -> Path:
+    """Create the output folder, or say clearly why it cannot be one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise EdgecError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgecError(f"--out {out}: cannot create the output folder ({exc.strerror or exc})") from exc
+    return out
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, on_wait=None) -> Iterator[None]:
+    """Advisory lock on `folder/.lock` so two edgec processes never write one output folder at
+    once; the second waits for the first (on_wait is told once when it has to wait)."""
+    import fcntl
+
+    path = Path(folder) / ".lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait(f"waiting for another edgec process using {folder}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -135,7 +135,8 @@ def _describe(error: dict) -> str:
         return f"{value!r} is not one of {expected}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"{msg.lower()} (got {value!r})"
-    return msg.removeprefix("Value error, ")
+    msg = msg.removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:

@@ -11,11 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgec.artifacts import atomic_write_bytes, atomic_write_json, sha256_file, staged_dir, sweep_temporaries
+from edgec.artifacts import (
+    atomic_write_bytes,
+    atomic_write_json,
+    folder_lock,
+    prepare_output_folder,
+    sha256_file,
+    staged_dir,
+    sweep_temporaries,
+)
 from edgec.benchmarks import harness
 from edgec.calibration.dataset import CalibrationSet
 from edgec.compile import quality as quality_mod
-from edgec.compile.graph import io_specs, load_model, read_provenance
+from edgec.compile.graph import check_model, io_specs, read_provenance
 from edgec.compile.quantize import quantize_static_int8
 from edgec.config import Config
 from edgec.errors import EdgecError
@@ -98,11 +106,15 @@ def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: s
 
 
 def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log = print) -> list[BundleResult]:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_folder(out)
+    with folder_lock(out, on_wait=log):
+        return _build_locked(config, out, only, log)
+
+
+def _build_locked(config: Config, out: Path, only: list[str] | None, log: Log) -> list[BundleResult]:
     sweep_temporaries(out)
     cache = StageCache(out / ".cache", log)
-    model_proto = load_model(config.model)
+    model_proto = check_model(config.model)
     inputs, outputs = io_specs(model_proto)
     model_sha = sha256_file(config.model)
     targets = _select_targets(config, only)

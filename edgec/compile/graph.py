@@ -63,6 +63,31 @@ def load_model(path: str | Path, *, load_external_data: bool = False) -> onnx.Mo
         raise EdgecError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
 
 
+def check_model(path: str | Path) -> onnx.ModelProto:
+    """Load a model and prove it is usable: the ONNX checker passes, it has inputs and outputs,
+    and ONNX Runtime can open it (unsupported opsets and unknown ops surface here, named)."""
+    import onnxruntime as ort
+
+    path = Path(path)
+    model = load_model(path)
+    if not model.graph.node or not model.graph.output:
+        raise EdgecError(f"{path}: not an ONNX model (no graph nodes or outputs; empty or wrong file?)")
+    try:
+        onnx.checker.check_model(str(path))  # by path: works for >2 GB / external data
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise EdgecError(f"{path}: the ONNX checker rejects the model: {first}") from exc
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    try:
+        ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+        reason = str(exc).split(" : ", 2)[-1].strip()
+        raise EdgecError(f"{path}: ONNX Runtime cannot load the model: {reason}") from exc
+    return model
+
+
 def io_specs(model: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
     initializers = {init.name for init in model.graph.initializer}
     inputs = [_spec(v) for v in model.graph.input if v.name not in initializers]

@@ -6,6 +6,7 @@ folder and renamed into place, so a killed build never leaves a bundle that look
 
 from __future__ import annotations
 
+import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from edgec.config import Config
 from edgec.errors import EdgecError
 from edgec.manifest import BENCHMARK, MANIFEST, manifest
 from edgec.stages import StageCache
-from edgec.targets.profiles import TargetProfile, get_profile
+from edgec.targets.profiles import TargetProfile, get_profile, user_profiles
 from edgec.targets.registry import get_builder
 
 Log = Callable[[str], None]
@@ -38,17 +39,16 @@ class BundleResult:
 
 
 def _select_targets(config: Config, only: list[str] | None) -> list[tuple[TargetProfile, str]]:
-    specs = config.targets
-    if only:
-        known = {t.name for t in specs}
-        unknown = [name for name in only if name not in known]
-        if unknown:
-            raise EdgecError(f"--target {unknown[0]!r} is not in the config's targets ({', '.join(sorted(known))})")
-        specs = [t for t in specs if t.name in only]
+    """The profiles to build, each with its precision. `only` (from --target) may name any known
+    profile: the config's targets, its own `profiles:`, or a shipped one (built at its default)."""
+    extra = user_profiles(config)
+    specs = {spec.name: spec for spec in config.targets}
+    names = list(dict.fromkeys(only)) if only else list(specs)
     chosen = []
-    for spec in specs:
-        profile = get_profile(spec.name)
-        chosen.append((profile, profile.resolve_precision(spec.precision)))
+    for name in names:
+        profile = get_profile(name, extra)
+        spec = specs.get(name)
+        chosen.append((profile, profile.resolve_precision(spec.precision if spec else None)))
     return chosen
 
 
@@ -143,6 +143,8 @@ def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log 
 def _build_target(cache, config, out, profile, precision, source, model_sha, model_proto, inputs, outputs,
                   calib, quantized, inputs_npz, log) -> BundleResult:  # fmt: skip
     builder = get_builder(profile.backend)
+    # Caches that outlive one build (TensorRT's timing cache): per target, beside the stage cache.
+    builder.state_dir = cache.root / "state" / profile.name
     source_sha = sha256_file(source)
     key = {"source": source_sha, "profile": profile.sha256, "precision": precision,
            "backend": profile.backend, "backend_version": builder.version()}  # fmt: skip
@@ -152,13 +154,21 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
         engine_dir.mkdir()
         result = builder.build(source, precision, profile, engine_dir)
         return {"engine": result.engine, "runner": result.runner, "backend_version": result.backend_version,
-                "runtime_options": result.runtime_options, "notes": result.notes}  # fmt: skip
+                "runtime_options": result.runtime_options, "notes": result.notes, "details": result.details,
+                "engine_built": result.engine_built, "skipped_reason": result.skipped_reason}  # fmt: skip
 
     built = cache.run("build", key, f"{profile.name}: build {precision}", do_build)
+    info = built.info
     engine_dir = built.path / "engine"
+    if not info.get("engine_built", True):
+        log(f"{profile.name}: engine not built: {info['skipped_reason']}")
     bench = None
     if config.benchmark.enabled and inputs_npz is not None:
-        bench = _benchmark_stage(cache, config, profile, engine_dir, built.info, inputs_npz).info
+        why_not = _why_not_benchmarked_here(profile, info)
+        if why_not:
+            log(f"{profile.name}: benchmark skipped: {why_not}")
+        else:
+            bench = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz).info
     final = out / profile.name
     with staged_dir(final) as tmp:
         shutil.copytree(engine_dir, tmp, dirs_exist_ok=True)
@@ -167,14 +177,7 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
         data = manifest(
             bundle=tmp,
             model={"name": config.name, "source_onnx_sha256": model_sha},
-            target={
-                "name": profile.name,
-                "profile_sha256": profile.sha256,
-                "backend": profile.backend,
-                "backend_version": built.info["backend_version"],
-                "precision": precision,
-                "status": profile.status,
-            },  # fmt: skip
+            target=_target_block(profile, precision, info),
             inputs=[s.as_dict() for s in inputs],
             outputs=[s.as_dict() for s in outputs],
             calibration=None
@@ -182,16 +185,48 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
             else {"samples": len(calib), "sha256": calib.fingerprint(), "method": config.calibration.method},
             quality=_quality_block(quantized, precision),
             provenance=read_provenance(model_proto),
-            build={
-                "engine": built.info["engine"],
-                "runner": built.info["runner"],
-                "runtime_options": built.info["runtime_options"],
-                "notes": built.info["notes"],
-            },  # fmt: skip
+            build={key: info.get(key) for key in ("engine", "runner", "runtime_options", "notes", "details",
+                                                   "engine_built", "skipped_reason")},  # fmt: skip
         )
         atomic_write_json(tmp / MANIFEST, data)
     log(f"{profile.name}: bundle written to {final}")
     return BundleResult(profile.name, precision, final, data, bench)
+
+
+def _target_block(profile: TargetProfile, precision: str, info: dict) -> dict:
+    """The manifest's `target`. The board's address (`connection`) stays out: bundles ship to apps."""
+    built = info.get("engine_built", True)
+    note = profile.status_note if built else f"engine not built: {info.get('skipped_reason')}"
+    return {
+        "name": profile.name,
+        "profile_sha256": profile.sha256,
+        "backend": profile.backend,
+        "backend_version": info["backend_version"],
+        "precision": precision,
+        "status": profile.status if built else "untested",
+        "status_note": note,
+        "hardware": profile.hardware.model_dump(mode="json"),
+        "budgets": profile.budgets.model_dump(mode="json"),
+        "threads": profile.threads,
+    }
+
+
+def _why_not_benchmarked_here(profile: TargetProfile, info: dict) -> str | None:
+    """A local benchmark is honest only on the hardware the target names (or `native`)."""
+    from edgec.benchmarks.agent import RUNNERS, environment
+
+    if not info.get("engine_built", True):
+        return "no engine was built"
+    if info["runner"] not in RUNNERS:
+        return f"no {info['runner']} runner on this machine; measure on the device (`edgec bench BUNDLE --device …`)"
+    arch = profile.hardware.cpu_arch
+    host = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
+    if arch != "native" and arch != host:
+        return f"{profile.name} runs on {arch}, this machine is {host}; measure on the device (`edgec bench BUNDLE --device …`)"
+    missing = [f for f in profile.hardware.cpu_features if f not in environment()["cpu_flags"]]
+    if missing:
+        return f"this CPU lacks {', '.join(missing)}, which {profile.name} relies on"
+    return None
 
 
 def _quality_block(quantized, precision: str) -> dict | None:

@@ -135,19 +135,23 @@ def targets_default(ctx: typer.Context) -> None:
 @targets_app.command("list")
 def targets_list(config: ConfigOption = None) -> None:
     """One line per device profile: the shipped ones, plus CONFIG's own with --config."""
-    table = Table()
-    for column in ("name", "backend", "precisions (default)", "arch / GPU", "status"):
-        table.add_column(column, no_wrap=True)
+    from rich import box
+
+    profiles = _known_profiles(config)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # Names are what users type: never cut, whatever the terminal width.
+    table.add_column("name", no_wrap=True, min_width=max(len(n) for n in profiles))
+    for column, width in (("backend", 11), ("precisions", 16), ("hardware", 12), ("status", 8)):
+        table.add_column(column, no_wrap=True, min_width=width)
     wide = console.width >= 140  # descriptions only where they fit; `targets show NAME` has them all
     if wide:
         table.add_column("description", overflow="fold")
-    for profile in _known_profiles(config).values():
+    for profile in profiles.values():
         precisions = ", ".join(p if p != profile.default_precision else f"[bold]{p}[/bold]" for p in profile.precisions)
         hw = profile.hardware
-        arch = hw.cpu_arch + (f" / sm {hw.compute_capability}" if hw.compute_capability else "")
-        if profile.tensorrt:
-            arch += f" / TRT {profile.tensorrt.major_version}"
-        row = [profile.name, profile.backend, precisions, arch, profile.status]
+        arch = hw.cpu_arch + (f" sm{hw.compute_capability}" if hw.compute_capability else "")
+        backend = profile.backend + (f" {profile.tensorrt.major_version}" if profile.tensorrt else "")
+        row = [profile.name, backend, precisions, arch, profile.status]
         table.add_row(*row, *([escape(profile.description)] if wide else []))
     console.print(table)
 

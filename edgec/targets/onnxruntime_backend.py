@@ -39,7 +39,7 @@ class OnnxRuntimeBuilder(Builder):
         }
         if profile.threads:
             runtime["threads"] = profile.threads
-        details: dict = {"session_options": runtime}
+        details: dict = {}
         if options.format == "ort":
             conversion = ort_mobile.convert_to_ort(
                 model, out_dir, style=options.ort_optimization_style, target_platform=options.ort_target_platform

@@ -77,12 +77,16 @@ def check_precision_graph(model: onnx.ModelProto, precision: str, major: int, ta
             if len(node.input) < 3 or node.input[2] not in inits:
                 continue
             zero_point = onnx.numpy_helper.to_array(inits[node.input[2]])
-            if zero_point.dtype != np.int8 or np.any(zero_point != 0):
-                raise EdgecError(
-                    f"target {target}: node '{node.name}' ({node.op_type}) has a {zero_point.dtype} zero point "
-                    f"{'≠ 0' if np.any(zero_point != 0) else ''}; TensorRT takes symmetric INT8 Q/DQ only "
-                    "(zero point 0, int8): quantize with the TensorRT preset"
-                )
+            if zero_point.dtype != np.int8:
+                problem = f"a {zero_point.dtype} zero point (TensorRT takes int8 Q/DQ; int32 is a quantized bias)"
+            elif np.any(zero_point != 0):
+                problem = "a non-zero zero point (TensorRT takes symmetric quantization only)"
+            else:
+                continue
+            raise EdgecError(
+                f"target {target}: node '{node.name}' ({node.op_type}) has {problem}; "
+                "quantize with the TensorRT preset (symmetric INT8, zero points 0, no bias quantization)"
+            )
     if precision == "fp16" and major >= 11:
         types = {i.data_type for i in model.graph.initializer}
         types |= {a.i for n in nodes if n.op_type == "Cast" for a in n.attribute if a.name == "to"}

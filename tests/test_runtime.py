@@ -171,3 +171,14 @@ def test_missing_manifest_file_is_refused(built, tmp_path):
     (bundle / "model.onnx").unlink()
     with pytest.raises(EdgecError, match="listed in the manifest is missing"):
         runtime.load(bundle)
+
+
+def test_runtime_imports_no_build_dependencies():
+    """docs/runtime.md: an app on a Pi needs numpy, onnx and the backend, not torch or pydantic."""
+    import subprocess
+    import sys
+
+    code = "import json, sys, edgec.runtime; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout))
+    assert not loaded & {"torch", "pydantic", "yaml", "typer", "rich", "openvino", "sklearn"}

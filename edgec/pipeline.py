@@ -185,8 +185,10 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
             else {"samples": len(calib), "sha256": calib.fingerprint(), "method": config.calibration.method},
             quality=_quality_block(quantized, precision),
             provenance=read_provenance(model_proto),
-            build={key: info.get(key) for key in ("engine", "runner", "runtime_options", "notes", "details",
-                                                   "engine_built", "skipped_reason")},  # fmt: skip
+            build={
+                key: info.get(key)
+                for key in ("engine", "runner", "runtime_options", "notes", "details", "engine_built", "skipped_reason")
+            },  # fmt: skip
         )
         atomic_write_json(tmp / MANIFEST, data)
     log(f"{profile.name}: bundle written to {final}")

@@ -36,7 +36,10 @@ def read_source(model: Path) -> ov.Model:
 
 def compile_config(runtime: dict) -> dict:
     """The same properties the runtime opens the model with (see OpenVinoRunner)."""
-    config = {"PERFORMANCE_HINT": runtime["performance_hint"], "INFERENCE_PRECISION_HINT": runtime["inference_precision"]}
+    config = {
+        "PERFORMANCE_HINT": runtime["performance_hint"],
+        "INFERENCE_PRECISION_HINT": runtime["inference_precision"],
+    }
     if runtime.get("threads"):
         config["INFERENCE_NUM_THREADS"] = int(runtime["threads"])
     return config
@@ -75,7 +78,9 @@ class OpenVinoBuilder(Builder):
             atomic_write_bytes(out_dir / BLOB, data)
             engine = BLOB
             details["compiled_blob"] = {"file": BLOB, "device": options.device, "openvino": ov.get_version()}
-            notes.append(f"compiled blob for {options.device} (opens only with OpenVINO {ov.get_version()}; the IR is the fallback)")
+            notes.append(
+                f"compiled blob for {options.device} (opens only with OpenVINO {ov.get_version()}; the IR is the fallback)"
+            )
         return BuildResult(
             engine=engine,
             runner="openvino",

@@ -95,7 +95,9 @@ class TargetProfile(StrictModel):
     hardware: Hardware = Hardware()
     threads: int | None = Field(None, ge=1)
     budgets: Budgets = Budgets()
-    connection: str | None = Field(None, pattern=CONNECTION_PATTERN, description="ssh://user@host[:port] or adb://SERIAL")
+    connection: str | None = Field(
+        None, pattern=CONNECTION_PATTERN, description="ssh://user@host[:port] or adb://SERIAL"
+    )
     onnxruntime: OnnxRuntimeOptions | None = None
     openvino: OpenVinoOptions | None = None
     tensorrt: TensorRtOptions | None = None

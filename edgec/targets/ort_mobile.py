@@ -8,6 +8,7 @@ provider so its findings can be written down instead of only logged.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -33,16 +34,18 @@ def convert_to_ort(model: Path, out_dir: Path, *, style: str, target_platform: s
                "--output_dir", str(convert_dir), "--optimization_style", style]  # fmt: skip
         if target_platform:
             cmd += ["--target_platform", target_platform]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+        env = {**os.environ, "ORT_CONVERT_ONNX_MODELS_TO_ORT_OPTIMIZATION_LEVEL": "all"}  # the documented default
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False, env=env)
         log = (done.stdout + done.stderr).replace(tmp, "<tmp>")
         if done.returncode != 0:
             tail = "\n".join(log.strip().splitlines()[-8:])
             raise EdgecError(f"{model.name}: conversion to the ORT format failed:\n{tail}")
-        suffix = ".with_runtime_opt" if style == "Runtime" else ""
-        ort_file = convert_dir / f"model{suffix}.ort"
-        config = convert_dir / f"required_operators{suffix}.config"
-        if not ort_file.is_file() or not config.is_file():
-            raise EdgecError(f"{model.name}: ORT conversion wrote no {ort_file.name} / {config.name}")
+        # The tool names its outputs after the style and level (model.with_runtime_opt.ort, …).
+        ort_files = sorted(convert_dir.glob("*.ort"))
+        configs = sorted(convert_dir.glob("required_operators*.config"))
+        if len(ort_files) != 1 or len(configs) != 1:
+            raise EdgecError(f"{model.name}: ORT conversion did not write one .ort model and one operators config")
+        ort_file, config = ort_files[0], configs[0]
         shutil.copyfile(ort_file, out_dir / ORT_MODEL)
         # The generated header lists temporary paths; keep only the operator lines and say where from.
         ops = [line for line in config.read_text().splitlines() if line and not line.startswith("#")]

@@ -78,3 +78,20 @@ def test_ios_coreml_gets_an_ort_model_and_coreml_findings(tiny_model, tmp_path):
     runner = make_runner("onnxruntime", str(tmp_path / "model.ort"), options)
     x = tiny_model.test_x[:4]
     np.testing.assert_allclose(runner.infer({"input": x})["logits"], float_logits(tiny_model, x), rtol=1e-4, atol=1e-5)
+
+
+def test_fixed_style_ort_model_for_a_user_profile(tiny_model, tmp_path):
+    profile = TargetProfile.model_validate({
+        "name": "kiosk", "backend": "onnxruntime", "precisions": ["fp32"], "default_precision": "fp32",
+        "onnxruntime": {"format": "ort", "ort_optimization_style": "Fixed"},
+    })  # fmt: skip
+    result = OnnxRuntimeBuilder().build(tiny_model.onnx, "fp32", profile, tmp_path)
+    assert result.engine == "model.ort" and "session_config" not in result.runtime_options
+    assert "mobile_usability" not in result.details
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.ort",
+        "ort_conversion.log",
+        "required_operators.config",
+    ]
+    x = tiny_model.test_x[:4]
+    np.testing.assert_allclose(run(result, tmp_path, x), float_logits(tiny_model, x), rtol=1e-4, atol=1e-5)

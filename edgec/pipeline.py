@@ -215,7 +215,7 @@ def _target_block(profile: TargetProfile, precision: str, info: dict) -> dict:
 
 def _why_not_benchmarked_here(profile: TargetProfile, info: dict) -> str | None:
     """A local benchmark is honest only on the hardware the target names (or `native`)."""
-    from edgec.benchmarks.agent import RUNNERS, environment
+    from edgec.benchmarks.agent import RUNNERS
 
     if not info.get("engine_built", True):
         return "no engine was built"
@@ -225,9 +225,23 @@ def _why_not_benchmarked_here(profile: TargetProfile, info: dict) -> str | None:
     host = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
     if arch != "native" and arch != host:
         return f"{profile.name} runs on {arch}, this machine is {host}; measure on the device (`edgec bench BUNDLE --device …`)"
-    missing = [f for f in profile.hardware.cpu_features if f not in environment()["cpu_flags"]]
+    flags = _host_cpu_flags()
+    missing = [f for f in profile.hardware.cpu_features if flags is not None and f not in flags]
     if missing:
         return f"this CPU lacks {', '.join(missing)}, which {profile.name} relies on"
+    return None
+
+
+def _host_cpu_flags() -> set[str] | None:
+    """Every CPU flag of this machine (Linux /proc/cpuinfo); None where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
     return None
 
 

@@ -160,3 +160,20 @@ def test_profile_file_typo_fails_config_load(tiny_model, write_config, tmp_path)
     write_profile(tmp_path, BOARD.replace("precisions:", "precision:"))
     with pytest.raises(EdgecError, match=r"board.yaml: precision: unknown key"):
         load_config(write_config(f"model: {tiny_model.onnx}\ntargets:\n  - name: my-board\n    profile: board.yaml\n"))
+
+
+def test_local_benchmark_only_on_the_hardware_the_target_names():
+    import platform
+
+    from edgec.pipeline import _host_cpu_flags, _why_not_benchmarked_here
+
+    built = {"engine_built": True, "runner": "onnxruntime"}
+    assert _why_not_benchmarked_here(get_profile("host-cpu"), built) is None
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "runs on arm64" in _why_not_benchmarked_here(get_profile("rpi5"), built)
+        exotic = get_profile("x86-avx2").model_copy(update={"hardware": get_profile("x86-avx2").hardware.model_copy(
+            update={"cpu_features": ["avx2", "no_such_isa"]})})  # fmt: skip
+        if _host_cpu_flags() is not None:
+            assert "lacks no_such_isa" in _why_not_benchmarked_here(exotic, built)
+    assert "no tensorrt runner" in _why_not_benchmarked_here(get_profile("nvidia-gpu"), {**built, "runner": "tensorrt"})
+    assert _why_not_benchmarked_here(get_profile("host-cpu"), {**built, "engine_built": False}) == "no engine was built"

@@ -39,16 +39,20 @@ class BundleResult:
 
 
 def _select_targets(config: Config, only: list[str] | None) -> list[tuple[TargetProfile, str]]:
-    """The profiles to build, each with its precision. `only` (from --target) may name any known
-    profile: the config's targets, its own `profiles:`, or a shipped one (built at its default)."""
+    """The config's targets (or those of them `only` names, from --target), each with its profile
+    (the config's own `profiles:` / `profile:` files first, then the shipped ones) and precision."""
     extra = user_profiles(config)
-    specs = {spec.name: spec for spec in config.targets}
-    names = list(dict.fromkeys(only)) if only else list(specs)
+    specs = config.targets
+    if only:
+        known = {t.name for t in specs}
+        unknown = [name for name in only if name not in known]
+        if unknown:
+            raise EdgecError(f"--target {unknown[0]!r} is not in the config's targets ({', '.join(sorted(known))})")
+        specs = [t for t in specs if t.name in only]
     chosen = []
-    for name in names:
-        profile = get_profile(name, extra)
-        spec = specs.get(name)
-        chosen.append((profile, profile.resolve_precision(spec.precision if spec else None)))
+    for spec in specs:
+        profile = get_profile(spec.name, extra)
+        chosen.append((profile, profile.resolve_precision(spec.precision)))
     return chosen
 
 

@@ -141,10 +141,9 @@ def test_user_profiles_from_config_and_file(tiny_model, write_config, tmp_path, 
     assert set(user_profiles(config)) == {"my-board", "other-board"}
     chosen = _select_targets(config, None)
     assert [(p.name, precision) for p, precision in chosen] == [("my-board", "int8"), ("other-board", "fp32")]
-    # --target may name any known profile, even one the config does not list.
-    assert [p.name for p, _ in _select_targets(config, ["rpi5"])] == ["rpi5"]
-    with pytest.raises(EdgecError, match="unknown target 'nope'"):
-        _select_targets(config, ["nope"])
+    assert [p.name for p, _ in _select_targets(config, ["other-board"])] == ["other-board"]
+    with pytest.raises(EdgecError, match="--target 'rpi5' is not in the config's targets"):
+        _select_targets(config, ["rpi5"])
     code, out, _ = run_cli(capsys, "targets", "list", "--config", str(config_path))
     assert code == 0 and "my-board" in out and "other-board" in out
 

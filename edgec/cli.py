@@ -98,42 +98,89 @@ def build(
 def validate(config: Annotated[Path, typer.Argument(help="edgec.yaml")]) -> None:
     """Check CONFIG: keys, types, files and target names. Exit 2 with every problem listed."""
     from edgec.config import load_config
-    from edgec.targets.profiles import get_profile
+    from edgec.targets.profiles import get_profile, user_profiles
 
     loaded = load_config(config)
+    extra = user_profiles(loaded)
     for spec in loaded.targets:
-        get_profile(spec.name).resolve_precision(spec.precision)
+        get_profile(spec.name, extra).resolve_precision(spec.precision)
     console.print(f"{config}: valid ({len(loaded.targets)} target(s): {', '.join(t.name for t in loaded.targets)})")
+
+
+@app.command("run")
+def run_bundle(
+    bundle: Annotated[Path, typer.Argument(help="a bundle folder (edgec-out/TARGET)")],
+    input: Annotated[Path, typer.Option("--input", "-i", help=".npz with one array per input name")],
+) -> None:
+    """Run a bundle once through the app runtime (hashes checked first) and print its outputs' shapes."""
+    from edgec.runtime import run_bundle as run
+
+    outputs = run(bundle, input)
+    table = Table("output", "dtype", "shape")
+    for name, value in outputs.items():
+        table.add_row(name, str(value.dtype), "x".join(map(str, value.shape)))
+    console.print(table)
+
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", "-c", help="edgec.yaml whose own profiles are listed too")
+]
+
+
+def _known_profiles(config: Optional[Path]) -> dict:
+    from edgec.config import load_config
+    from edgec.targets.profiles import shipped_profiles, user_profiles
+
+    profiles = dict(shipped_profiles())
+    if config is not None:
+        profiles.update(user_profiles(load_config(config)))
+    return profiles
 
 
 @targets_app.callback(invoke_without_command=True)
 def targets_default(ctx: typer.Context) -> None:
     """List the shipped device profiles (same as `edgec targets list`)."""
     if ctx.invoked_subcommand is None:
-        targets_list()
+        targets_list(None)
 
 
 @targets_app.command("list")
-def targets_list() -> None:
-    """One line per shipped device profile."""
-    from edgec.targets.profiles import shipped_profiles
+def targets_list(config: ConfigOption = None) -> None:
+    """One line per device profile: the shipped ones, plus CONFIG's own with --config."""
+    from rich import box
 
-    table = Table("name", "backend", "precisions (default)", "status", "description")
-    for profile in shipped_profiles().values():
+    profiles = _known_profiles(config)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    # Names are what users type: never cut, whatever the terminal width.
+    table.add_column("name", no_wrap=True, min_width=max(len(n) for n in profiles))
+    for column, width in (("backend", 11), ("precisions", 16), ("hardware", 12), ("status", 8)):
+        table.add_column(column, no_wrap=True, min_width=width)
+    wide = console.width >= 140  # descriptions only where they fit; `targets show NAME` has them all
+    if wide:
+        table.add_column("description", overflow="fold")
+    for profile in profiles.values():
         precisions = ", ".join(p if p != profile.default_precision else f"[bold]{p}[/bold]" for p in profile.precisions)
-        table.add_row(profile.name, profile.backend, precisions, profile.status, profile.description)
+        hw = profile.hardware
+        arch = hw.cpu_arch + (f" sm{hw.compute_capability}" if hw.compute_capability else "")
+        backend = profile.backend + (f" {profile.tensorrt.major_version}" if profile.tensorrt else "")
+        row = [profile.name, backend, precisions, arch, profile.status]
+        table.add_row(*row, *([escape(profile.description)] if wide else []))
     console.print(table)
 
 
 @targets_app.command("show")
-def targets_show(name: Annotated[str, typer.Argument(help="profile name")]) -> None:
-    """Every setting of one device profile, as YAML."""
+def targets_show(
+    name: Annotated[str, typer.Argument(help="profile name, or a profile .yaml file to check and show")],
+    config: ConfigOption = None,
+) -> None:
+    """Every setting of one device profile, as YAML (a file is validated first: exit 2 on a typo)."""
     import yaml
 
-    from edgec.targets.profiles import get_profile
+    from edgec.targets.profiles import get_profile, load_profile_file, looks_like_file
 
-    profile = get_profile(name)
-    console.print(yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False).rstrip())
+    profile = load_profile_file(name) if looks_like_file(name) else get_profile(name, _known_profiles(config))
+    text = yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False, width=1000).rstrip()
+    console.print(escape(text), highlight=False, soft_wrap=True)
     console.print(f"[dim]profile sha256: {profile.sha256}[/dim]")
 
 

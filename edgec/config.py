@@ -53,11 +53,28 @@ class QuantizeConfig(StrictModel):
     per_channel: bool = True
 
 
+def _profile_file(value: Path, info: ValidationInfo) -> Path:
+    from edgec.targets.profiles import load_profile_file  # lazy: profiles.py imports this module
+
+    load_profile_file(value)  # a typo'd key is refused now, naming the file and the key path
+    return value
+
+
+def _profile_mapping(value: dict, info: ValidationInfo) -> dict:
+    from edgec.targets.profiles import check_profile_mapping
+
+    check_profile_mapping(value)
+    return value
+
+
 class TargetSpec(StrictModel):
     """One target to build: a profile name and, optionally, the precision to build it at."""
 
     name: str = Field(min_length=1)
     precision: Precision | None = None
+    profile: Annotated[InputFile, AfterValidator(_profile_file)] | None = Field(
+        None, description="a profile YAML file for this target (its name must match)"
+    )
 
 
 class BenchmarkConfig(StrictModel):
@@ -78,6 +95,9 @@ class Config(StrictModel):
     quantize: QuantizeConfig = QuantizeConfig()
     targets: list[TargetSpec] = Field(min_length=1)
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    profiles: list[Annotated[dict[str, Any], AfterValidator(_profile_mapping)]] = Field(
+        [], description="the user's own device profiles (same keys as a profile YAML)"
+    )
 
 
 class _NoAliasLoader(yaml.SafeLoader):

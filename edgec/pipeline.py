@@ -6,6 +6,7 @@ folder and renamed into place, so a killed build never leaves a bundle that look
 
 from __future__ import annotations
 
+import platform
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from edgec.config import Config
 from edgec.errors import EdgecError
 from edgec.manifest import BENCHMARK, MANIFEST, manifest
 from edgec.stages import StageCache
-from edgec.targets.profiles import TargetProfile, get_profile
+from edgec.targets.profiles import TargetProfile, get_profile, user_profiles
 from edgec.targets.registry import get_builder
 
 Log = Callable[[str], None]
@@ -46,6 +47,9 @@ class BundleResult:
 
 
 def _select_targets(config: Config, only: list[str] | None) -> list[tuple[TargetProfile, str]]:
+    """The config's targets (or those of them `only` names, from --target), each with its profile
+    (the config's own `profiles:` / `profile:` files first, then the shipped ones) and precision."""
+    extra = user_profiles(config)
     specs = config.targets
     if only:
         known = {t.name for t in specs}
@@ -55,7 +59,7 @@ def _select_targets(config: Config, only: list[str] | None) -> list[tuple[Target
         specs = [t for t in specs if t.name in only]
     chosen = []
     for spec in specs:
-        profile = get_profile(spec.name)
+        profile = get_profile(spec.name, extra)
         chosen.append((profile, profile.resolve_precision(spec.precision)))
     return chosen
 
@@ -155,6 +159,8 @@ def _build_locked(config: Config, out: Path, only: list[str] | None, log: Log) -
 def _build_target(cache, config, out, profile, precision, source, model_sha, model_proto, inputs, outputs,
                   calib, quantized, inputs_npz, log) -> BundleResult:  # fmt: skip
     builder = get_builder(profile.backend)
+    # Caches that outlive one build (TensorRT's timing cache): per target, beside the stage cache.
+    builder.state_dir = cache.root / "state" / profile.name
     source_sha = sha256_file(source)
     key = {"source": source_sha, "profile": profile.sha256, "precision": precision,
            "backend": profile.backend, "backend_version": builder.version()}  # fmt: skip
@@ -164,13 +170,21 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
         engine_dir.mkdir()
         result = builder.build(source, precision, profile, engine_dir)
         return {"engine": result.engine, "runner": result.runner, "backend_version": result.backend_version,
-                "runtime_options": result.runtime_options, "notes": result.notes}  # fmt: skip
+                "runtime_options": result.runtime_options, "notes": result.notes, "details": result.details,
+                "engine_built": result.engine_built, "skipped_reason": result.skipped_reason}  # fmt: skip
 
     built = cache.run("build", key, f"{profile.name}: build {precision}", do_build)
+    info = built.info
     engine_dir = built.path / "engine"
+    if not info.get("engine_built", True):
+        log(f"{profile.name}: engine not built: {info['skipped_reason']}")
     bench = None
     if config.benchmark.enabled and inputs_npz is not None:
-        bench = _benchmark_stage(cache, config, profile, engine_dir, built.info, inputs_npz).info
+        why_not = _why_not_benchmarked_here(profile, info)
+        if why_not:
+            log(f"{profile.name}: benchmark skipped: {why_not}")
+        else:
+            bench = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz).info
     final = out / profile.name
     with staged_dir(final) as tmp:
         shutil.copytree(engine_dir, tmp, dirs_exist_ok=True)
@@ -179,14 +193,7 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
         data = manifest(
             bundle=tmp,
             model={"name": config.name, "source_onnx_sha256": model_sha},
-            target={
-                "name": profile.name,
-                "profile_sha256": profile.sha256,
-                "backend": profile.backend,
-                "backend_version": built.info["backend_version"],
-                "precision": precision,
-                "status": profile.status,
-            },  # fmt: skip
+            target=_target_block(profile, precision, info),
             inputs=[s.as_dict() for s in inputs],
             outputs=[s.as_dict() for s in outputs],
             calibration=None
@@ -195,15 +202,63 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
             quality=_quality_block(quantized, precision),
             provenance=read_provenance(model_proto),
             build={
-                "engine": built.info["engine"],
-                "runner": built.info["runner"],
-                "runtime_options": built.info["runtime_options"],
-                "notes": built.info["notes"],
+                key: info.get(key)
+                for key in ("engine", "runner", "runtime_options", "notes", "details", "engine_built", "skipped_reason")
             },  # fmt: skip
         )
         atomic_write_json(tmp / MANIFEST, data)
     log(f"{profile.name}: bundle written to {final}")
     return BundleResult(profile.name, precision, final, data, bench)
+
+
+def _target_block(profile: TargetProfile, precision: str, info: dict) -> dict:
+    """The manifest's `target`. The board's address (`connection`) stays out: bundles ship to apps."""
+    built = info.get("engine_built", True)
+    note = profile.status_note if built else f"engine not built: {info.get('skipped_reason')}"
+    return {
+        "name": profile.name,
+        "profile_sha256": profile.sha256,
+        "backend": profile.backend,
+        "backend_version": info["backend_version"],
+        "precision": precision,
+        "status": profile.status if built else "untested",
+        "status_note": note,
+        "hardware": profile.hardware.model_dump(mode="json"),
+        "budgets": profile.budgets.model_dump(mode="json"),
+        "threads": profile.threads,
+    }
+
+
+def _why_not_benchmarked_here(profile: TargetProfile, info: dict) -> str | None:
+    """A local benchmark is honest only on the hardware the target names (or `native`)."""
+    from edgec.benchmarks.agent import RUNNERS
+
+    if not info.get("engine_built", True):
+        return "no engine was built"
+    if info["runner"] not in RUNNERS:
+        return f"no {info['runner']} runner on this machine; measure on the device (`edgec bench BUNDLE --device …`)"
+    arch = profile.hardware.cpu_arch
+    host = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())
+    if arch != "native" and arch != host:
+        return f"{profile.name} runs on {arch}, this machine is {host}; measure on the device (`edgec bench BUNDLE --device …`)"
+    flags = _host_cpu_flags()
+    missing = [f for f in profile.hardware.cpu_features if flags is not None and f not in flags]
+    if missing:
+        return f"this CPU lacks {', '.join(missing)}, which {profile.name} relies on"
+    return None
+
+
+def _host_cpu_flags() -> set[str] | None:
+    """Every CPU flag of this machine (Linux /proc/cpuinfo); None where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return None
 
 
 def _quality_block(quantized, precision: str) -> dict | None:

@@ -70,6 +70,8 @@ class OnnxRuntimeRunner(Runner):
         if self.options.get("threads"):
             opts.intra_op_num_threads = int(self.options["threads"])
             opts.inter_op_num_threads = 1
+        for key, value in (self.options.get("session_config") or {}).items():
+            opts.add_session_config_entry(str(key), str(value))  # e.g. replay an .ort model's saved optimizations
         providers = self.options.get("providers") or ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(self.engine_path, opts, providers=providers)
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -12,6 +12,8 @@ from edgec.targets.base import Builder
 BUILTIN = {
     "onnxruntime": ("edgec.targets.onnxruntime_backend:OnnxRuntimeBuilder", "onnxruntime"),
     "openvino": ("edgec.targets.openvino_backend:OpenVinoBuilder", "openvino"),
+    # Importable without TensorRT: it builds on the board, or skips the build with the reason.
+    "tensorrt": ("edgec.targets.tensorrt_backend:TensorRtBuilder", "tensorrt"),
 }
 ENTRY_POINT_GROUP = "edgec.backends"
 
@@ -36,5 +38,14 @@ def get_builder(name: str) -> Builder:
             ) from exc
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
-            return ep.load()()
+            try:
+                builder = ep.load()()
+            except Exception as exc:  # noqa: BLE001 - a broken plugin is the user's to fix; say which
+                raise EdgecError(
+                    f"backend '{name}' (entry point {ep.value} in group {ENTRY_POINT_GROUP}) failed to load: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if not isinstance(builder, Builder):
+                raise EdgecError(f"backend '{name}' ({ep.value}) is not an edgec.targets.base.Builder")
+            return builder
     raise EdgecError(f"unknown backend {name!r}; known: {', '.join(backend_names())}")

@@ -21,6 +21,40 @@ from edgec.errors import EdgecError
 from edgec.manifest import MANIFEST
 
 
+_TENSOR_KEYS = {"name": str, "dtype": str, "shape": list}
+_SHAPE = {
+    "files": (list, {"path": str, "sha256": str}),
+    "build": (dict, {"engine": str, "runner": str}),
+    "inputs": (list, _TENSOR_KEYS),
+    "outputs": (list, _TENSOR_KEYS),
+}
+
+
+def check_manifest(data: object, where: str) -> dict:
+    """Type-check the keys a reader relies on before any is used (plain Python: an app on a
+    device should not need pydantic). Raises EdgecError naming the key path."""
+    if not isinstance(data, dict):
+        raise EdgecError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    for key, (kind, fields) in _SHAPE.items():
+        if key not in data:
+            raise EdgecError(f"{where}: {key}: required key is missing")
+        value = data[key]
+        if not isinstance(value, kind):
+            raise EdgecError(f"{where}: {key}: expected a {kind.__name__}, got {type(value).__name__}")
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items):
+            label = f"{key}[{index}]" if isinstance(value, list) else key
+            if not isinstance(item, dict):
+                raise EdgecError(f"{where}: {label}: expected an object, got {type(item).__name__}")
+            for field, field_kind in fields.items():
+                if not isinstance(item.get(field), field_kind):
+                    raise EdgecError(f"{where}: {label}.{field}: expected a {field_kind.__name__}")
+    options = data["build"].get("runtime_options", {})
+    if not isinstance(options, dict):
+        raise EdgecError(f"{where}: build.runtime_options: expected an object")
+    return data
+
+
 def verify_files(bundle: Path, manifest: dict) -> None:
     """Every file the manifest lists exists inside the bundle and has the listed sha256."""
     for entry in manifest.get("files", []):
@@ -87,12 +121,7 @@ def load(bundle_dir: str | Path) -> Engine:
     bundle = Path(bundle_dir)
     if not bundle.is_dir():
         raise EdgecError(f"{bundle}: bundle folder not found")
-    manifest = read_json(bundle / MANIFEST, "bundle manifest")
-    if not isinstance(manifest, dict):
-        raise EdgecError(f"{bundle / MANIFEST}: expected a JSON object")
-    for key in ("files", "build", "inputs", "outputs"):
-        if key not in manifest:
-            raise EdgecError(f"{bundle / MANIFEST}: key '{key}' is missing")
+    manifest = check_manifest(read_json(bundle / MANIFEST, "bundle manifest"), str(bundle / MANIFEST))
     verify_files(bundle, manifest)
     return Engine(bundle, manifest)
 

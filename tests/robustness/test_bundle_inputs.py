@@ -78,7 +78,7 @@ def test_manifest_without_files_key(bundle):
     manifest = _manifest(bundle)
     del manifest["files"]
     _save(bundle, manifest)
-    with pytest.raises(EdgecError, match="key 'files' is missing"):
+    with pytest.raises(EdgecError, match="files: required key is missing"):
         edgec.runtime.load(bundle)
 
 

@@ -142,10 +142,19 @@ def module_path_of(module: torch.nn.Module, args: tuple, operator: str) -> str |
                 found.append(stack[-1])
             return func(*fn_args, **(fn_kwargs or {}))
 
+    def enter(path: str):
+        def hook(_module, _args) -> None:
+            stack.append(path or "(top level)")
+
+        return hook
+
+    def leave(_module, _args, _output) -> None:  # returns None: a forward hook's value replaces the output
+        stack.pop()
+
     handles = []
     for path, sub in module.named_modules():
-        handles.append(sub.register_forward_pre_hook(lambda _m, _a, p=path: stack.append(p or "(top level)")))
-        handles.append(sub.register_forward_hook(lambda _m, _a, _o: stack.pop()))
+        handles.append(sub.register_forward_pre_hook(enter(path)))
+        handles.append(sub.register_forward_hook(leave))
     try:
         with torch.no_grad(), Recorder():
             module(*args)
@@ -220,6 +229,9 @@ def _export_error(module: torch.nn.Module, args: tuple, failures: dict, opset: i
 
 
 def _export_with(name, module, args, path, input_names, output_names, dynamic, opset) -> None:  # noqa: ANN001
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # registry chatter (e.g. torchvision missing)
     with tempfile.TemporaryDirectory(prefix="edgec-export-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = Path(tmp) / "model.onnx"

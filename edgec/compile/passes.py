@@ -160,6 +160,29 @@ def dead_node_pass(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
     return result, _report("dead_node_removal", model, result, started, initializers_removed=len(removed_inits))
 
 
+def _topological_sort(graph: onnx.GraphProto) -> None:
+    """Reorder nodes so each comes after its producers (Kahn's algorithm, stable)."""
+    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    produced = {name for node in graph.node for name in node.output}
+    pending, ordered = list(graph.node), []
+    while pending:
+        rest = []
+        for node in pending:
+            needs = (set(node.input) | _subgraph_inputs(node)) & produced
+            if needs <= ready:
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):  # a cycle or a dangling input: leave it to the checker to name
+            ordered.extend(rest)
+            break
+        pending = rest
+    copies = [onnx.NodeProto.FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
 def fp16_pass(model: onnx.ModelProto, settings: PassesConfig) -> tuple[onnx.ModelProto, dict]:
     """Float weights and compute to float16; graph inputs and outputs keep their float32 type."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
@@ -175,6 +198,7 @@ def fp16_pass(model: onnx.ModelProto, settings: PassesConfig) -> tuple[onnx.Mode
         raise EdgecError(
             f"fp16 conversion failed: {exc}", hint="add the failing op type to export.passes.fp16_op_block_list"
         ) from exc
+    _topological_sort(converted.graph)  # the converter appends its input casts at the end
     halves = sum(1 for g in iter_graphs(converted.graph) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT16)
     return converted, _report("fp16", model, converted, started, initializers_fp16=halves,
                               op_block_list=list(settings.fp16_op_block_list),

@@ -25,13 +25,16 @@ Log = Callable[[str], None]
 
 
 def _versions() -> dict:
-    import onnx
-    import onnxruntime
-    import onnxslim
-    import torch
+    """Versions of what decides the exported graph (read from metadata: importing torch is slow)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"torch": torch.__version__, "onnx": onnx.__version__, "ort": onnxruntime.__version__,
-            "onnxslim": onnxslim.__version__}  # fmt: skip
+    found = {}
+    for name in ("torch", "onnx", "onnxruntime", "onnxscript", "onnxslim", "optimum-onnx", "transformers"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _module_files(export: ExportConfig) -> dict:
@@ -142,6 +145,13 @@ def build_onnx(config: Config, out: Path, *, parity_data: Path | None = None, lo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(out)
+    if config.calibration is None:
+        from edgec.targets.profiles import get_profile
+
+        for spec in config.targets:
+            if get_profile(spec.name).resolve_precision(spec.precision) == "int8":
+                raise EdgecError(f"--target {spec.name} builds int8, which needs --calibration DATA.npz "
+                                 f"(or pass --precision fp32)")  # fmt: skip
     real = parity_data or (config.calibration.data if config.calibration else None)
     prepared = run_prepare(StageCache(out / ".cache", log), config.model, PassesConfig(), real)
     if not prepared.info["parity"]["batches"]:

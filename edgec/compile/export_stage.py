@@ -186,9 +186,12 @@ def _noise_like(feeds: Feeds, rng: np.random.Generator) -> Feeds:
 
 
 def _one_sample(array: np.ndarray, index: int, rank: int) -> np.ndarray:
-    """Sample `index` with its batch axis kept; a scalar graph input (a sample rate) as a scalar."""
-    if rank == 0:
-        return array if array.ndim == 0 else array[index]
+    """Sample `index`: an array with one axis more than the input has the sample axis in front
+    (a scalar sample rate, a [2, batch, 128] state); otherwise axis 0 is the batch and is kept."""
+    if array.ndim == rank + 1:
+        return np.asarray(array[index])
+    if array.ndim == rank == 0:
+        return array
     return array[index : index + 1]
 
 

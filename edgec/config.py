@@ -84,6 +84,8 @@ class Config(StrictModel):
     def _has_a_model(self) -> Config:
         if self.model is None and self.export is None:
             raise ValueError("give 'model:' (an ONNX file) or an 'export:' section (a PyTorch or Hugging Face model)")
+        if self.model is not None and self.export is not None:
+            raise ValueError("give either 'model:' (an ONNX file) or an 'export:' section, not both")
         return self
 
 

@@ -183,11 +183,12 @@ def export_module(
     Returns {requested, used, fallback_reason, opset}.
     """
     order = ["dynamo", "torchscript"] if exporter == "auto" else [exporter]
+    skipped = None
     if "dynamo" in order and opset < 18:
         if exporter == "dynamo":
             raise EdgecError(f"export: the dynamo exporter's lowest opset is 18, asked for {opset}",
                              hint="set export.exporter: torchscript (or auto) for opsets 13-17")  # fmt: skip
-        order = ["torchscript"]
+        order, skipped = ["torchscript"], f"the dynamo exporter's lowest opset is 18, asked for {opset}"
     module.eval()
     failures: dict[str, BaseException] = {}
     for name in order:
@@ -196,7 +197,7 @@ def export_module(
         except Exception as exc:  # noqa: BLE001 - both exporters raise many types
             failures[name] = exc
             continue
-        reason = None
+        reason = skipped
         if failures:
             reason = f"dynamo exporter failed: {_first_line(failures['dynamo'])}"
         return {"requested": exporter, "used": name, "fallback_reason": reason, "opset": opset}

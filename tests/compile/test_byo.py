@@ -209,3 +209,19 @@ def test_byo_int8_on_the_tiny_model(capsys, tmp_path, tiny_model):
     assert code == 0, err
     manifest = json.loads((out / "host-cpu" / "manifest.json").read_text())
     assert manifest["target"]["precision"] == "int8" and manifest["calibration"]["samples"] > 0
+
+
+def test_inspect_json_summary(capsys, tmp_path):
+    model = tmp_path / "m.onnx"
+    onnx.save_model(_tiny_graph(), str(model))
+    code, stdout, _ = run_cli(capsys, "inspect", model, "--json")
+    info = json.loads(stdout)
+    assert code == 0 and info["operators"] == {"MatMul": 1, "Relu": 1} and info["parameters"] == 16
+    assert info["flops"] == 2 * 4 * 4 and info["inputs"] == [{"name": "x", "dtype": "float32", "shape": ["batch", 4]}]
+
+
+def test_bad_precision_for_byo_names_the_key(capsys, tmp_path):
+    model = tmp_path / "m.onnx"
+    onnx.save_model(_tiny_graph(), str(model))
+    code, err = _build(capsys, model, tmp_path, "--precision", "int4")
+    assert code == 2 and "targets[0].precision: 'int4' is not one of" in err

@@ -126,6 +126,7 @@ targets: [{name: host-cpu}]
     assert code == 2 and "lowest opset is 18" in err and "torchscript" in err
     report, _ = export(capsys, project, "mlp16auto", body.replace("EXPORTER", "auto"))
     assert report["exporter"]["requested"] == "auto" and report["exporter"]["used"] == "torchscript"
+    assert "lowest opset is 18" in report["exporter"]["fallback_reason"]
 
 
 def test_transformer_with_dynamic_batch_and_sequence(capsys, project):
@@ -239,6 +240,7 @@ targets: [{name: host-cpu}]
         ("export:\n  module: 'export_nets:MLP'\n  inputs: [{name: x, shape: [2, 16], dynamic: {0: {name: b, min: 4}}}]\n",
          "outside b's range"),
         ("calibration: {data: images.npz}\n", "give 'model:' (an ONNX file) or an 'export:' section"),
+        ("model: cnn.safetensors\nexport: {hf_model: .}\n", "not both"),
     ],
 )
 def test_bad_export_config_is_exit_2(capsys, project, body, expected):

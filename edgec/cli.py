@@ -78,7 +78,8 @@ def build(
     ] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="With --model: fp32, fp16 or int8.")] = None,
     parity_data: Annotated[
-        Optional[Path], typer.Option("--parity-data", help="With --model: .npz for the parity check (default: calibration).")
+        Optional[Path],
+        typer.Option("--parity-data", help="With --model: .npz for the parity check (default: calibration)."),
     ] = None,
 ) -> None:
     """Build one bundle per target from CONFIG, or from --model FILE.onnx (stages already done are reused)."""

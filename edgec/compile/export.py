@@ -239,7 +239,11 @@ def _export_with(name, module, args, path, input_names, output_names, dynamic, o
         if name == "dynamo":
             dims: dict[str, torch.export.Dim] = {}
             shapes = tuple(
-                {axis: dims.setdefault(d[0], torch.export.Dim(d[0], min=d[1], max=d[2])) for axis, d in dynamic.get(n, {}).items()} or None  # noqa: E501
+                {
+                    axis: dims.setdefault(d[0], torch.export.Dim(d[0], min=d[1], max=d[2]))
+                    for axis, d in dynamic.get(n, {}).items()
+                }
+                or None  # noqa: E501
                 for n in input_names
             )
             program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, verbose=False,

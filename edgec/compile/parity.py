@@ -25,7 +25,10 @@ def compare(want: np.ndarray, got: np.ndarray) -> dict:
     if want.shape != got.shape:
         return {"shape_mismatch": [list(want.shape), list(got.shape)]}
     if want.dtype.kind not in "fc":
-        return {"exact": bool(np.array_equal(want, got)), "max_abs_error": float(np.abs(want.astype(np.float64) - got.astype(np.float64)).max(initial=0))}
+        return {
+            "exact": bool(np.array_equal(want, got)),
+            "max_abs_error": float(np.abs(want.astype(np.float64) - got.astype(np.float64)).max(initial=0)),
+        }
     w, g = want.astype(np.float64), got.astype(np.float64)
     diff = np.abs(w - g)
     rel = diff / np.maximum(np.abs(w), 1e-6)

@@ -99,7 +99,9 @@ def shape_pass(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
             if symbolic is not None:
                 inferred, method = symbolic, "symbolic"
         except Exception as exc:  # noqa: BLE001 - best effort: keep ONNX's result
-            notes.append(f"symbolic shape inference failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            notes.append(
+                f"symbolic shape inference failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
     after = _shaped_values(inferred)
     return inferred, _report("shape_inference", model, inferred, started, method=method,
                              values_with_shape_before=before, values_with_shape_after=after, notes=notes)  # fmt: skip
@@ -199,7 +201,9 @@ def fp16_pass(model: onnx.ModelProto, settings: PassesConfig) -> tuple[onnx.Mode
             f"fp16 conversion failed: {exc}", hint="add the failing op type to export.passes.fp16_op_block_list"
         ) from exc
     _topological_sort(converted.graph)  # the converter appends its input casts at the end
-    halves = sum(1 for g in iter_graphs(converted.graph) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT16)
+    halves = sum(
+        1 for g in iter_graphs(converted.graph) for i in g.initializer if i.data_type == onnx.TensorProto.FLOAT16
+    )
     return converted, _report("fp16", model, converted, started, initializers_fp16=halves,
                               op_block_list=list(settings.fp16_op_block_list),
                               node_block_list=list(settings.fp16_node_block_list))  # fmt: skip

@@ -151,10 +151,17 @@ def export_tables(report: dict) -> list:
         passes.add_row(step["pass"], str(step["nodes_before"]), str(step["nodes_after"]),
                        _counts(step["ops_removed"]), _counts(step["ops_added"]), str(note))  # fmt: skip
     parity = report["parity"]
-    checks = Table("output", "max abs error", "max rel error", "min cosine",
-                   title=f"parity vs {parity['reference']} ({parity['batches']} batches, {parity['precision']})")
+    checks = Table(
+        "output",
+        "max abs error",
+        "max rel error",
+        "min cosine",
+        title=f"parity vs {parity['reference']} ({parity['batches']} batches, {parity['precision']})",
+    )
     for name, stats in parity["outputs"].items():
-        checks.add_row(name, f"{stats['max_abs_error']:.2e}", f"{stats['max_rel_error']:.2e}", f"{stats['min_cosine']:.6f}")
+        checks.add_row(
+            name, f"{stats['max_abs_error']:.2e}", f"{stats['max_rel_error']:.2e}", f"{stats['min_cosine']:.6f}"
+        )
     return [passes, checks, summary_table("graph", report["summary"])]
 
 

@@ -51,7 +51,9 @@ def _audio(count: int, length: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(length) / 16000
     tones = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 440.0, 880.0))
-    return (0.1 * tones[None] * rng.uniform(0, 1, (count, 1)) + 0.01 * rng.standard_normal((count, length))).astype(np.float32)  # noqa: E501
+    return (0.1 * tones[None] * rng.uniform(0, 1, (count, 1)) + 0.01 * rng.standard_normal((count, length))).astype(
+        np.float32
+    )  # noqa: E501
 
 
 def test_silero_with_if_and_lstm_is_checked_built_and_matches(capsys, silero, tmp_path):
@@ -69,7 +71,9 @@ def test_silero_with_if_and_lstm_is_checked_built_and_matches(capsys, silero, tm
     assert [i["name"] for i in manifest["inputs"]] == ["input", "state", "sr"]
     prepared = next((out / ".cache" / "prepare").iterdir())
     report = json.loads((prepared / "export_report.json").read_text())
-    assert report["parity"]["batches"] == 3 + 4  # 3 real samples, 4 noise variants and set(report["parity"]["outputs"]) == {"output", "stateN"}
+    assert (
+        report["parity"]["batches"] == 3 + 4
+    )  # 3 real samples, 4 noise variants and set(report["parity"]["outputs"]) == {"output", "stateN"}
     assert report["summary"]["control_flow"] == ["If"] and report["summary"]["operators"]["LSTM"] >= 1
     engine = out / "host-cpu" / manifest["build"]["engine"]
     original = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])

@@ -68,7 +68,11 @@ def export(capsys, project: Path, name: str, text: str) -> tuple[dict, Path]:
 
 
 def test_cnn_with_safetensors_weights_and_real_samples(capsys, project):
-    report, model = export(capsys, project, "cnn", """
+    report, model = export(
+        capsys,
+        project,
+        "cnn",
+        """
 name: cnn
 export:
   module: "export_nets:CNN"
@@ -81,7 +85,8 @@ export:
   outputs: [logits]
   parity: {data: images.npz, samples: 6, random: 3}
 targets: [{name: host-cpu, precision: fp32}]
-""")
+""",
+    )
     assert report["exporter"] == {"requested": "dynamo", "used": "dynamo", "fallback_reason": None, "opset": 20}
     assert [p["pass"] for p in report["passes"]] == ["check", "shape_inference", "simplify", "dead_node_removal"]
     assert report["parity"]["batches"] == 4  # one batch of 6 real samples + 3 random ones
@@ -97,7 +102,11 @@ targets: [{name: host-cpu, precision: fp32}]
 
 
 def test_mlp_with_the_torchscript_exporter_at_opset_17(capsys, project):
-    report, model = export(capsys, project, "mlp", """
+    report, model = export(
+        capsys,
+        project,
+        "mlp",
+        """
 export:
   module: "export_nets:MLP"
   inputs: [{name: x, shape: [4, 16], dynamic: {0: {name: batch, max: 64}}}]
@@ -105,7 +114,8 @@ export:
   opset: 17
   exporter: torchscript
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     assert report["exporter"]["used"] == "torchscript" and report["opset"] == 17
     proto = onnx.load(str(model))
     assert {o.version for o in proto.opset_import if o.domain == ""} == {17}
@@ -130,7 +140,11 @@ targets: [{name: host-cpu}]
 
 
 def test_transformer_with_dynamic_batch_and_sequence(capsys, project):
-    report, model = export(capsys, project, "transformer", """
+    report, model = export(
+        capsys,
+        project,
+        "transformer",
+        """
 export:
   module: "export_nets:TinyTransformer"
   inputs:
@@ -142,7 +156,8 @@ export:
   outputs: [logits]
   parity: {random: 3}
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     summary = report["summary"]
     assert summary["inputs"][0]["shape"] == ["batch", "seq"] and summary["inputs"][0]["dtype"] == "int64"
     assert summary["outputs"][0]["shape"][0] == "batch"
@@ -156,7 +171,11 @@ targets: [{name: host-cpu}]
 
 
 def test_two_inputs_two_outputs(capsys, project):
-    report, model = export(capsys, project, "twoheads", """
+    report, model = export(
+        capsys,
+        project,
+        "twoheads",
+        """
 export:
   module: "export_nets:TwoHeads"
   inputs:
@@ -164,24 +183,32 @@ export:
     - {name: meta, shape: [2, 6], dynamic: {0: {name: batch, max: 8}}}
   outputs: [logits, embedding]
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     assert set(report["parity"]["outputs"]) == {"logits", "embedding"}
     assert [i["name"] for i in report["summary"]["inputs"]] == ["image", "meta"]
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    logits, embedding = session.run(None, {"image": np.ones((3, 1, 8, 8), np.float32), "meta": np.ones((3, 6), np.float32)})
+    logits, embedding = session.run(
+        None, {"image": np.ones((3, 1, 8, 8), np.float32), "meta": np.ones((3, 6), np.float32)}
+    )
     assert logits.shape == (3, 4) and embedding.shape == (3, 12)
     np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, rtol=1e-5)
 
 
 def test_fp16_keeps_float32_io_and_external_data(capsys, project):
-    report, model = export(capsys, project, "mlp-fp16", """
+    report, model = export(
+        capsys,
+        project,
+        "mlp-fp16",
+        """
 export:
   module: "export_nets:MLP"
   inputs: [{name: x, shape: [4, 16], dynamic: {0: {name: batch, max: 64}}}]
   external_data: true
   passes: {fp16: true, fp16_op_block_list: [Gelu]}
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     step = report["passes"][-1]
     assert step["pass"] == "fp16" and step["initializers_fp16"] >= 4 and step["ops_added"].get("Cast", 0) >= 2
     assert report["parity"]["precision"] == "fp16" and report["external_data"] is True
@@ -198,7 +225,10 @@ targets: [{name: host-cpu}]
 
 
 def test_parity_failure_names_output_and_worst_element(capsys, project):
-    config = write(project, "strict", """
+    config = write(
+        project,
+        "strict",
+        """
 export:
   module: "export_nets:MLP"
   inputs: [{name: x, shape: [4, 16]}]
@@ -206,7 +236,8 @@ export:
   passes: {fp16: true}
   parity: {tolerances: {fp16: {atol: 0.0, rtol: 0.0, min_cosine: 1.0}}}
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     code, _, err = run_cli(capsys, "export", config, "--out", project / "out-strict")
     assert code == 2
     assert "output 'scores'" in err and "worst element at index [" in err and "Traceback" not in err
@@ -214,13 +245,17 @@ targets: [{name: host-cpu}]
 
 
 def test_unsupported_operator_names_op_module_path_and_what_to_try(capsys, project):
-    config = write(project, "customop", """
+    config = write(
+        project,
+        "customop",
+        """
 export:
   module: "export_nets:WithCustomOp"
   inputs: [{name: x, shape: [2, 4]}]
   exporter: auto
 targets: [{name: host-cpu}]
-""")
+""",
+    )
     code, _, err = run_cli(capsys, "export", config, "--out", project / "out-customop")
     assert code == 2, err
     assert "edgectest::twice" in err and "module 'block.0'" in err
@@ -231,14 +266,23 @@ targets: [{name: host-cpu}]
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("export:\n  module: 'no_such_module:Net'\n  inputs: [{name: x, shape: [1]}]\n", "cannot find 'no_such_module'"),
+        (
+            "export:\n  module: 'no_such_module:Net'\n  inputs: [{name: x, shape: [1]}]\n",
+            "cannot find 'no_such_module'",
+        ),
         ("export:\n  module: 'export_nets:Nope'\n  inputs: [{name: x, shape: [1]}]\n", "has no attribute 'Nope'"),
-        ("export:\n  module: 'export_nets:CNN'\n  weights: missing.safetensors\n  inputs: [{name: x, shape: [1]}]\n",
-         "export.weights: file 'missing.safetensors' not found"),
-        ("export:\n  module: 'export_nets:MLP'\n  weights: cnn.safetensors\n  inputs: [{name: x, shape: [2, 16]}]\n",
-         "does not match the module's parameters"),
-        ("export:\n  module: 'export_nets:MLP'\n  inputs: [{name: x, shape: [2, 16], dynamic: {0: {name: b, min: 4}}}]\n",
-         "outside b's range"),
+        (
+            "export:\n  module: 'export_nets:CNN'\n  weights: missing.safetensors\n  inputs: [{name: x, shape: [1]}]\n",
+            "export.weights: file 'missing.safetensors' not found",
+        ),
+        (
+            "export:\n  module: 'export_nets:MLP'\n  weights: cnn.safetensors\n  inputs: [{name: x, shape: [2, 16]}]\n",
+            "does not match the module's parameters",
+        ),
+        (
+            "export:\n  module: 'export_nets:MLP'\n  inputs: [{name: x, shape: [2, 16], dynamic: {0: {name: b, min: 4}}}]\n",
+            "outside b's range",
+        ),
         ("calibration: {data: images.npz}\n", "give 'model:' (an ONNX file) or an 'export:' section"),
         ("model: cnn.safetensors\nexport: {hf_model: .}\n", "not both"),
     ],
@@ -250,7 +294,10 @@ def test_bad_export_config_is_exit_2(capsys, project, body, expected):
 
 
 def test_build_runs_the_export_stage_cached_and_per_target_opset(capsys, project):
-    config = write(project, "build", """
+    config = write(
+        project,
+        "build",
+        """
 name: mlp-build
 export:
   module: "export_nets:MLP"
@@ -259,7 +306,8 @@ export:
   target_opsets: {host-openvino: 18}
 targets: [{name: host-cpu, precision: fp32}, {name: host-openvino, precision: fp32}]
 benchmark: {enabled: false}
-""")
+""",
+    )
     out = project / "out-build"
     code, stdout, err = run_cli(capsys, "build", config, "--out", out)
     assert code == 0, err

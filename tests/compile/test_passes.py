@@ -114,7 +114,9 @@ def test_operator_checks_name_the_node_domain_and_opset():
 
 def test_save_model_forces_external_data_above_the_threshold(tmp_path):
     init = numpy_helper.from_array(np.ones((64, 64), np.float32), "w")
-    model = _model([helper.make_node("MatMul", ["x", "w"], ["y"])], [_value("x", [1, 64])], [_value("y", [1, 64])], [init])
+    model = _model(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], [_value("x", [1, 64])], [_value("y", [1, 64])], [init]
+    )
     assert save_model(model, tmp_path / "small.onnx") == [tmp_path / "small.onnx"]
     files = save_model(model, tmp_path / "big.onnx", threshold=1024)  # stands in for the 2 GB protobuf limit
     assert files == [tmp_path / "big.onnx", tmp_path / "big.onnx.data"]

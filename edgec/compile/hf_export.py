@@ -30,8 +30,22 @@ def _optimum():
     return main_export, TasksManager
 
 
+def check_folder(folder: Path) -> None:
+    """A model folder edgec reads: config.json and safetensors weights (never pickled .bin files)."""
+    if not (folder / "config.json").is_file():
+        raise EdgecError(f"{folder}: not a Hugging Face model folder (no config.json)")
+    if not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for p in folder.glob("*.bin"))
+        raise EdgecError(
+            f"{folder}: has no .safetensors weights"
+            + (f" (only {pickled}, pickled files edgec never loads)" if pickled else ""),
+            hint="save the model with model.save_pretrained(folder, safe_serialization=True)",
+        )
+
+
 def resolve_task(folder: Path, task: str) -> str:
     _, tasks = _optimum()
+    check_folder(folder)
     if task != "auto":
         return task
     try:
@@ -44,7 +58,9 @@ def load_hf_model(folder: Path, task: str):
     """The PyTorch model optimum exports for `task`, loaded from the folder (eval mode)."""
     _, tasks = _optimum()
     try:
-        model = tasks.get_model_from_task(task, str(folder), framework="pt", local_files_only=True)
+        model = tasks.get_model_from_task(
+            task, str(folder), framework="pt", local_files_only=True, use_safetensors=True
+        )
     except Exception as exc:  # noqa: BLE001
         raise EdgecError(f"{folder}: cannot load as a Hugging Face model for task '{task}' ({exc})") from exc
     return model.eval()
@@ -53,6 +69,7 @@ def load_hf_model(folder: Path, task: str):
 def export_hf(folder: Path, task: str, opset: int, path: Path) -> dict:
     """Export `folder` for `task` to `path` (one graph); returns the exporter info for the report."""
     main_export, _ = _optimum()
+    check_folder(folder)  # safetensors present: transformers loads those, not a pickled .bin
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only: never reach for the Hub
     with tempfile.TemporaryDirectory(prefix="edgec-hf-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -34,7 +34,7 @@ name: tiny-bert
 export:
   hf_model: bert
   task: feature-extraction
-  opset: 17
+  opset: 18
   parity: {random: 3}
 targets: [{name: host-cpu, precision: fp32}]
 """)
@@ -61,3 +61,15 @@ def test_hf_model_folder_must_exist(capsys, tmp_path):
     config.write_text("export:\n  hf_model: nowhere\ntargets: [{name: host-cpu}]\n")
     code, _, err = run_cli(capsys, "export", config, "--out", tmp_path / "out")
     assert code == 2 and "export.hf_model: folder 'nowhere' not found" in err
+
+
+def test_hf_folder_with_only_pickled_weights_is_refused(capsys, tmp_path):
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    transformers.BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                            intermediate_size=8).save_pretrained(folder)  # fmt: skip
+    (folder / "pytorch_model.bin").write_bytes(b"not loaded")
+    config = tmp_path / "edgec.yaml"
+    config.write_text("export:\n  hf_model: bert\ntargets: [{name: host-cpu}]\n")
+    code, _, err = run_cli(capsys, "export", config, "--out", tmp_path / "out")
+    assert code == 2 and "no .safetensors weights" in err and "pytorch_model.bin" in err

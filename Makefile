@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS ?= openvino,dev
+EXTRAS ?= openvino,hf,dev
 STAMP   = $(VENV)/.installed
 
 .PHONY: install demo test lint format clean

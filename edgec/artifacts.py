@@ -183,21 +183,34 @@ def prepare_output_folder(out: str | os.PathLike) -> Path:
     return out
 
 
+_HELD_LOCKS: dict[Path, int] = {}
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike, on_wait=None) -> Iterator[None]:
     """Advisory lock on `folder/.lock` so two edgec processes never write one output folder at
-    once; the second waits for the first (on_wait is told once when it has to wait)."""
+    once; the second waits for the first (on_wait is told once when it has to wait). Re-entrant
+    within a process: a stage that calls `build` again does not wait for itself."""
     import fcntl
 
-    path = Path(folder) / ".lock"
-    with open(path, "a+") as handle:
+    key = Path(folder).resolve()
+    if _HELD_LOCKS.get(key):
+        _HELD_LOCKS[key] += 1
+        try:
+            yield
+        finally:
+            _HELD_LOCKS[key] -= 1
+        return
+    with open(key / ".lock", "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait:
                 on_wait(f"waiting for another edgec process using {folder}")
             fcntl.flock(handle, fcntl.LOCK_EX)
+        _HELD_LOCKS[key] = 1
         try:
             yield
         finally:
+            _HELD_LOCKS.pop(key, None)
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -81,17 +81,71 @@ def demo(
 
 @app.command()
 def build(
-    config: Annotated[Path, typer.Argument(help="edgec.yaml")],
+    config: Annotated[Optional[Path], typer.Argument(help="edgec.yaml (or give --model)")] = None,
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets.")] = None,
     out: OutOption = Path("edgec-out"),
+    model: Annotated[Optional[Path], typer.Option("--model", help="Bring your own ONNX (instead of CONFIG).")] = None,
+    calibration: Annotated[
+        Optional[Path], typer.Option("--calibration", help="With --model: .npz, one array per graph input.")
+    ] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="With --model: fp32, fp16 or int8.")] = None,
+    parity_data: Annotated[
+        Optional[Path],
+        typer.Option("--parity-data", help="With --model: .npz for the parity check (default: calibration)."),
+    ] = None,
 ) -> None:
-    """Build one bundle per target from CONFIG (stages already done are reused from the cache)."""
-    from edgec.config import load_config
-    from edgec.pipeline import build as run_build
+    """Build one bundle per target from CONFIG, or from --model FILE.onnx (stages already done are reused)."""
+    from edgec.errors import EdgecError
     from edgec.report import build_table
 
-    results = run_build(load_config(config), out, only=target, log=_log)
+    if model is not None:
+        from edgec.compile.export_build import build_onnx, byo_config
+
+        if config is not None:
+            raise EdgecError("give either CONFIG or --model FILE.onnx, not both")
+        results = build_onnx(byo_config(model, calibration, target or [], precision), out, parity_data=parity_data,
+                             log=_log)  # fmt: skip
+    else:
+        from edgec.config import load_config
+        from edgec.pipeline import build as run_build
+
+        if config is None:
+            raise EdgecError("give CONFIG (edgec.yaml) or --model FILE.onnx --target NAME")
+        if calibration or precision or parity_data:
+            raise EdgecError("--calibration, --precision and --parity-data go with --model; CONFIG sets them itself")
+        results = run_build(load_config(config), out, only=target, log=_log)
     console.print(build_table(results))
+
+
+@app.command()
+def export(config: Annotated[Path, typer.Argument(help="edgec.yaml with an 'export:' section")],
+           out: OutOption = Path("edgec-out")) -> None:  # fmt: skip
+    """Export the config's PyTorch / Hugging Face model to a checked ONNX graph in OUT/export/."""
+    from edgec.artifacts import read_json
+    from edgec.compile.export_build import export_command
+    from edgec.compile.summary import export_tables
+    from edgec.config import load_config
+
+    folder = export_command(load_config(config), out, log=_log)
+    for table in export_tables(read_json(folder / "export_report.json")):
+        console.print(table)
+
+
+@app.command()
+def inspect(
+    model: Annotated[Path, typer.Argument(help="an ONNX file")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Summarize MODEL.onnx: operators, parameters, FLOPs estimate, inputs and outputs."""
+    import json
+
+    from edgec.compile.summary import summarize, summary_table
+
+    info = summarize(model)
+    if json_out:
+        print(json.dumps(info, indent=2))
+    else:
+        console.print(summary_table(model.name, info))
 
 
 @app.command()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from edgec.errors import EdgecError
 
@@ -90,7 +90,7 @@ class BenchmarkConfig(StrictModel):
 
 class Config(StrictModel):
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: InputFile = Field(description="the ONNX model to build")
+    model: InputFile | None = Field(None, description="the ONNX model to build")
     calibration: CalibrationConfig | None = None
     quantize: QuantizeConfig = QuantizeConfig()
     targets: list[TargetSpec] = Field(min_length=1)
@@ -98,6 +98,22 @@ class Config(StrictModel):
     profiles: list[Annotated[dict[str, Any], AfterValidator(_profile_mapping)]] = Field(
         [], description="the user's own device profiles (same keys as a profile YAML)"
     )
+    export: ExportConfig | None = Field(None, description="export a PyTorch / Hugging Face model instead of 'model:'")
+
+    @model_validator(mode="after")
+    def _has_a_model(self) -> Config:
+        if self.model is None and self.export is None:
+            raise ValueError("give 'model:' (an ONNX file) or an 'export:' section (a PyTorch or Hugging Face model)")
+        if self.model is not None and self.export is not None:
+            raise ValueError("give either 'model:' (an ONNX file) or an 'export:' section, not both")
+        return self
+
+
+# Section models that live next to their stage import StrictModel/InputFile from here, so they are
+# imported after those are defined (edgec/compile/__init__.py imports this module first).
+from edgec.compile.config import ExportConfig  # noqa: E402
+
+Config.model_rebuild()
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -112,6 +112,10 @@ def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: s
 def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log = print) -> list[BundleResult]:
     out = prepare_output_folder(out)
     with folder_lock(out, on_wait=log):
+        if config.model is None:  # an `export:` section: export (cached) per opset, then build from that ONNX
+            from edgec.compile.export_build import build_from_export
+
+            return build_from_export(config, out, only, log, build)
         return _build_locked(config, out, only, log)
 
 

@@ -20,7 +20,6 @@ from edgec.compile.graph import TensorSpec
 from edgec.errors import EdgecError
 from edgec.manifest import MANIFEST
 
-
 _TENSOR_KEYS = {"name": str, "dtype": str, "shape": list}
 _SHAPE = {
     "files": (list, {"path": str, "sha256": str}),

@@ -71,7 +71,9 @@ def test_sigkill_at_random_points_leaves_only_complete_outputs(project):
 def small_disk(tmp_path):
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.decode().strip()}")
     try:
@@ -112,7 +114,7 @@ def test_two_builds_racing_on_one_output_folder(project):
     procs = [subprocess.Popen(_cmd(config, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]  # fmt: skip
     results = [p.communicate() + (p.returncode,) for p in procs]
-    for stdout, stderr, code in results:
+    for _stdout, stderr, code in results:
         assert code == 0, stderr
     assert_nothing_half_written(out)
     assert any("cached" in stdout for stdout, _, _ in results), "the second build should reuse the first's stages"

@@ -21,10 +21,14 @@ from edgec.errors import EdgecError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), st.text(max_size=20))
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), st.text(max_size=20)
+)
 json_values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 config_keys = st.sampled_from(["name", "model", "calibration", "quantize", "targets", "benchmark", "samples", "data"])
@@ -82,7 +86,9 @@ def bundle_template(tmp_path_factory, tiny_model):
     shutil.copy(tiny_model.onnx, folder / "model.onnx")
     shutil.copy(tiny_model.calibration, folder / "calib.npz")
     shutil.copy(tiny_model.eval, folder / "eval.npz")
-    return build(load_config(write(folder, GOOD_CONFIG.replace("int8", "fp32"))), folder / "out", log=lambda _m: None)[0].path
+    return build(load_config(write(folder, GOOD_CONFIG.replace("int8", "fp32"))), folder / "out", log=lambda _m: None)[
+        0
+    ].path
 
 
 def _mutations():

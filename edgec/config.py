@@ -12,27 +12,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, model_validator
 
+from edgec.compile.config import ExportConfig
 from edgec.errors import EdgecError
+from edgec.schema import InputFile, Precision, StrictModel
+
+__all__ = ["Config", "InputFile", "Precision", "StrictModel", "load_config", "validate_mapping"]
 
 MAX_CONFIG_BYTES = 1 << 20
-Precision = Literal["fp32", "fp16", "int8"]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _existing_file(value: Path, info: ValidationInfo) -> Path:
-    base = Path((info.context or {}).get("base_dir", "."))
-    path = value if value.is_absolute() else base / value
-    if not path.is_file():
-        raise ValueError(f"file '{value}' not found (looked for {path.resolve()})")
-    return path.resolve()
-
-
-InputFile = Annotated[Path, AfterValidator(_existing_file)]
 
 
 class CalibrationConfig(StrictModel):
@@ -107,13 +95,6 @@ class Config(StrictModel):
         if self.model is not None and self.export is not None:
             raise ValueError("give either 'model:' (an ONNX file) or an 'export:' section, not both")
         return self
-
-
-# Section models that live next to their stage import StrictModel/InputFile from here, so they are
-# imported after those are defined (edgec/compile/__init__.py imports this module first).
-from edgec.compile.config import ExportConfig  # noqa: E402
-
-Config.model_rebuild()
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
-from edgec.config import InputFile, StrictModel
+from edgec.schema import InputFile, StrictModel
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 13, 23, 20

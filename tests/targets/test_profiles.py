@@ -99,7 +99,7 @@ def test_profile_file_with_typo_is_refused_with_key_path(tmp_path, capsys):
     ("change", "message"),
     [
         (("hardware: {cpu_arch: arm64}", "hardware: {cpu_arch: arm65}"), "hardware.cpu_arch: 'arm65' is not one of"),
-        (("ssh://pi@board.local:2222", "http://board"), "connection: String should match pattern"),
+        (("ssh://pi@board.local:2222", "http://board"), "connection: string should match pattern"),
         (("default_precision: int8", "default_precision: fp16"), "default_precision 'fp16' is not in precisions"),
         (("onnxruntime: {offline_optimization: basic}", "tensorrt: {major_version: 10}"),
          "section 'tensorrt' does not apply to backend 'onnxruntime'"),

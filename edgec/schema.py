@@ -1,0 +1,32 @@
+"""Building blocks of every config model (edgec.yaml sections, device profiles).
+
+Kept apart from `edgec.config` so that section models living next to their stage
+(`edgec/compile/config.py`, …) and the root config can import them without a cycle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo is never silently ignored); values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = value if value.is_absolute() else base / value
+    if not path.is_file():
+        raise ValueError(f"file '{value}' not found (looked for {path.resolve()})")
+    return path.resolve()
+
+
+# A path in a config: resolved against the config file's folder, and it must exist.
+InputFile = Annotated[Path, AfterValidator(_existing_file)]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from edgec.benchmarks.gate_config import GatesConfig
 from edgec.errors import EdgecError
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -78,6 +79,7 @@ class Config(StrictModel):
     quantize: QuantizeConfig = QuantizeConfig()
     targets: list[TargetSpec] = Field(min_length=1)
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    gates: GatesConfig | None = None  # budgets for `edgec gate` (edgec/benchmarks/gate_config.py)
 
 
 class _NoAliasLoader(yaml.SafeLoader):

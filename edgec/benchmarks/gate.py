@@ -125,6 +125,8 @@ def _slowdown_check(name: str, base: Measured, cur: Measured, pct: float, alpha:
     if base.samples is None or cur.samples is None:
         side = "baseline" if base.samples is None else "current"
         return Check(name, "max_slowdown_pct", label, "—", "—", threshold, SKIP, f"the {side} has no benchmark.json")
+    if min(len(base.samples), len(cur.samples)) < 2:
+        return Check(name, "max_slowdown_pct", label, "—", "—", threshold, SKIP, "fewer than 2 samples on one side")
     if env_diffs and not allow_different_env:
         base_med, cur_med = float(np.median(base.samples)), float(np.median(cur.samples))
         return Check(name, "max_slowdown_pct", label, _ms(base_med), _ms(cur_med), threshold, SKIP,

@@ -149,6 +149,12 @@ def gate(
     ] = False,
     branch: Annotated[Optional[str], typer.Option("--branch", help="Branch name for --save-baseline.")] = None,
     store: Annotated[Path, typer.Option("--store", help="Folder of stored baselines.")] = Path(".edgec-baselines"),
+    remeasure: Annotated[
+        int,
+        typer.Option(
+            "--remeasure", min=0, help="Re-measure both bundles here, interleaved in this many rounds (0: off)."
+        ),
+    ] = 0,
 ) -> None:
     """Check the current build against budgets and a baseline. Exit 0 pass, 1 fail, 2 bad input."""
     from edgec.benchmarks import baseline as baselines
@@ -166,7 +172,9 @@ def gate(
         raise EdgecError("give either --baseline or --baseline-branch, not both")
     if baseline_branch is not None:
         baseline = baselines.stored_baseline(store, baseline_branch)
-    result = gating.run_gate(baseline, current, load_gates(config), allow_different_env=allow_different_env)
+    result = gating.run_gate(
+        baseline, current, load_gates(config), allow_different_env=allow_different_env, remeasure_rounds=remeasure
+    )
     if junit is not None:
         ci_outputs.write_junit(junit, result)
     if summary is not None:
@@ -189,8 +197,8 @@ def verify(
     ] = None,
     rerun: Annotated[bool, typer.Option("--rerun/--no-rerun", help="Measure the engine again on this machine.")] = True,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Run-to-run drift allowed on top of the CIs (fraction of p50).")
-    ] = 0.25,
+        float, typer.Option("--tolerance", help="Run-to-run drift allowed beyond the CIs: a factor 1 + TOLERANCE.")
+    ] = 0.5,
     inputs: Annotated[
         Optional[Path],
         typer.Option("--inputs", help=".npz inputs for the re-run (default: random of the manifest's shapes)."),

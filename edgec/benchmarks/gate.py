@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgec.benchmarks import significance
+from edgec.benchmarks import interleave, significance
 from edgec.benchmarks.gate_config import GatesConfig, TargetBudgets
 from edgec.benchmarks.gate_inputs import (
     MB,
@@ -23,7 +23,7 @@ from edgec.benchmarks.gate_inputs import (
     load_side,
     pair_targets,
 )
-from edgec.errors import GateFailure
+from edgec.errors import EdgecError, GateFailure
 
 PASS, FAIL, SKIP = "pass", "fail", "skipped"
 
@@ -174,11 +174,31 @@ def relative_checks(name: str, base: Measured | None, cur: Measured, budgets: Ta
     return checks, notes
 
 
+DEFAULT_SETTINGS = {"warmup_runs": 10, "warmup_seconds": 0.5, "min_runs": 100, "min_seconds": 2.0}
+
+
+def remeasure(name: str, base: Measured, cur: Measured, rounds: int) -> str:
+    """Replace both sides' samples with an interleaved measurement of both bundles on this
+    machine; returns a note for the summary."""
+    if base.bundle_dir is None or cur.bundle_dir is None:
+        return f"{name}: not re-measured (a side has no bundle with manifest.json); stored samples compared"
+    settings = ((cur.report or base.report or {}).get("settings")) or DEFAULT_SETTINGS
+    raw_base, raw_cur = interleave.measure_interleaved([base.bundle_dir, cur.bundle_dir], settings, rounds)
+    for side, raw in ((base, raw_base), (cur, raw_cur)):
+        side.report = {**(side.report or {}), **raw, "settings": settings}
+    return f"{name}: baseline and current re-measured here, interleaved in {rounds} rounds"
+
+
 def evaluate(baseline: dict[str, Measured] | None, current: dict[str, Measured], gates: GatesConfig,
-             *, allow_different_env: bool = False) -> GateResult:  # fmt: skip
-    """Every check for every target; `baseline=None` applies the absolute budgets alone."""
+             *, allow_different_env: bool = False, remeasure_rounds: int = 0) -> GateResult:  # fmt: skip
+    """Every check for every target; `baseline=None` applies the absolute budgets alone.
+    `remeasure_rounds > 0` measures both bundles again here, interleaved, before comparing."""
     result = GateResult()
     pairs = [(n, None, c) for n, c in current.items()] if baseline is None else pair_targets(baseline, current)
+    if remeasure_rounds:
+        for name, base, cur in pairs:
+            if base is not None and cur is not None and gates.budgets_for(name).max_slowdown_pct is not None:
+                result.notes.append(remeasure(name, base, cur, remeasure_rounds))
     for name, base, cur in pairs:
         budgets = gates.budgets_for(name)
         if cur is None:
@@ -197,10 +217,20 @@ def evaluate(baseline: dict[str, Measured] | None, current: dict[str, Measured],
 
 
 def run_gate(
-    baseline: Path | None, current: Path, gates: GatesConfig, *, allow_different_env: bool = False
+    baseline: Path | None,
+    current: Path,
+    gates: GatesConfig,
+    *,
+    allow_different_env: bool = False,
+    remeasure_rounds: int = 0,
 ) -> GateResult:
     base = None if baseline is None else load_side(baseline, "baseline")
-    return evaluate(base, load_side(current, "current"), gates, allow_different_env=allow_different_env)
+    if remeasure_rounds and base is None:
+        raise EdgecError("--remeasure needs a baseline to measure against")
+    current_side = load_side(current, "current")
+    return evaluate(
+        base, current_side, gates, allow_different_env=allow_different_env, remeasure_rounds=remeasure_rounds
+    )
 
 
 def raise_if_failed(result: GateResult) -> None:

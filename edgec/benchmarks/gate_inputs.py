@@ -52,6 +52,13 @@ class Measured:
         return None if self.report is None else self.report["samples_ms"]
 
     @property
+    def bundle_dir(self) -> Path | None:
+        """The bundle folder, where there is one (a manifest next to the report)."""
+        if self.manifest is None:
+            return None
+        return self.source if self.source.is_dir() else self.source.parent
+
+    @property
     def environment(self) -> dict:
         return (self.report or {}).get("environment") or {}
 

@@ -6,12 +6,14 @@ Three checks, each of which a doctored report fails:
 2. **summary**: the summary recomputes from the raw samples (`stats.summarize`) — an edited
    p50, or an edited sample, is caught;
 3. **re-run**: the engine is measured again on this machine with the report's settings, and the
-   reported p50 must be reproduced: the two 95 % confidence intervals of p50 must overlap once
-   each is widened by `tolerance` (default 25 %) of its p50. The intervals cover the sampling
-   noise of one run only; on a shared machine whole runs drift by more than that (other jobs,
-   frequency scaling, cache state), so without the widening an honest report would fail on a
-   busy machine. 25 % still catches a number that was halved or doubled; a report whose samples
-   were all scaled together, and whose summary was recomputed to match, is caught here.
+   reported p50 must be reproduced: the re-run's 95 % confidence interval of p50 must meet the
+   reported one widened by a factor `1 + tolerance` both ways (default 0.5: [lo / 1.5, hi x 1.5]).
+   The intervals cover the sampling noise of one run only; whole runs drift by far more on a
+   shared machine (other jobs on a sibling hyperthread, frequency scaling): on the 2-core CI
+   machine shared by several jobs, two runs of the same engine differed by up to 47 %. The margin
+   keeps an honest report from failing there and still catches a number halved or doubled; on a
+   quiet, pinned machine use `--tolerance 0.05`. A report whose samples were all scaled together
+   and whose summary was recomputed to match is caught only here, so only beyond that margin.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ import numpy as np
 from edgec.artifacts import read_json, resolve_inside, sha256_file
 from edgec.benchmarks import harness, stats
 from edgec.benchmarks.gate_inputs import check_report
+from edgec.benchmarks.interleave import random_feeds
 from edgec.errors import EdgecError, GateFailure
 from edgec.manifest import MANIFEST
 
-DEFAULT_TOLERANCE = 0.25
+DEFAULT_TOLERANCE = 0.5
 _RTOL = 1e-9  # recomputation is deterministic (seeded bootstrap); this only absorbs float printing
 
 
@@ -94,26 +97,15 @@ def check_summary(report: dict) -> Finding:
 
 
 def reproduced(reported: dict, rerun: dict, tolerance: float) -> bool:
-    """Do the two p50 confidence intervals overlap once each is widened by tolerance x p50?"""
+    """Does the re-run's p50 interval meet the reported one widened by a factor 1 + tolerance?"""
     lo_a, hi_a = reported["ci95_p50_ms"]
     lo_b, hi_b = rerun["ci95_p50_ms"]
-    pad_a, pad_b = tolerance * reported["p50_ms"], tolerance * rerun["p50_ms"]
-    return lo_a - pad_a <= hi_b + pad_b and lo_b - pad_b <= hi_a + pad_a
+    return lo_a / (1.0 + tolerance) <= hi_b and lo_b <= hi_a * (1.0 + tolerance)
 
 
 def _random_inputs(manifest: dict, path: Path) -> Path:
-    """Inputs of the manifest's shapes and dtypes (named dims -> 1), seeded. The latency of the
-    engines edgec builds does not depend on input values; the report says which inputs it used."""
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for spec in manifest.get("inputs", []):
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in spec["shape"]]
-        dtype = np.dtype(spec["dtype"])
-        values = rng.random([16, *shape[1:]]) if shape else rng.random(16)
-        arrays[spec["name"]] = values.astype(dtype) if dtype.kind == "f" else (values * 8).astype(dtype)
-    if not arrays:
-        raise EdgecError("bundle manifest lists no inputs; pass --inputs FILE.npz to re-run the measurement")
-    np.savez(path, **arrays)
+    feeds = random_feeds(manifest)
+    np.savez(path, **{name: np.concatenate([f[name] for f in feeds]) for name in feeds[0]})
     return path
 
 
@@ -137,7 +129,7 @@ def rerun(report: dict, bundle: Path, tolerance: float, inputs: Path | None) -> 
     detail = (
         f"p50 reported {old['p50_ms']:.4g} ms (95 % CI {old['ci95_p50_ms'][0]:.4g}-{old['ci95_p50_ms'][1]:.4g}), "
         f"re-run {again['p50_ms']:.4g} ms (95 % CI {again['ci95_p50_ms'][0]:.4g}-{again['ci95_p50_ms'][1]:.4g}), "
-        f"{len(raw['samples_ms'])} samples; tolerance ±{tolerance:.0%}: " + ("reproduced" if ok else "NOT reproduced")
+        f"{len(raw['samples_ms'])} samples; allowed drift x{1 + tolerance:g}: " + ("reproduced" if ok else "NOT reproduced")
     )
     return Finding("rerun", ok, detail), {**again, "environment": raw.get("environment", {})}
 
@@ -149,8 +141,8 @@ def verify_report(report_path: Path, bundle: Path | None = None, *, rerun_measur
     bundle = Path(bundle) if bundle is not None else report_path.parent
     if not bundle.is_dir():
         raise EdgecError(f"{bundle}: bundle folder not found")
-    if not 0 <= tolerance < 1:
-        raise EdgecError(f"--tolerance {tolerance}: must be at least 0 and below 1")
+    if not 0 <= tolerance <= 10:
+        raise EdgecError(f"--tolerance {tolerance}: must be between 0 and 10")
     result = VerifyResult(report_path, bundle)
     files = report.get("files")
     if not isinstance(files, list) or not files:

@@ -1,7 +1,8 @@
 """Stored baselines: the reports a branch's gate compares against.
 
     STORE/<branch>/<target>/benchmark.json     the report, byte for byte
-    STORE/<branch>/<target>/manifest.json      the bundle's manifest (size, accuracy), when there
+    STORE/<branch>/<target>/manifest.json      the bundle's manifest and engine files, when the
+                                               report came from a bundle (for --remeasure)
     STORE/<branch>/baseline.json               which branch, when, from where, which targets
 
 A stored branch folder has the shape of an output folder, so `edgec gate --baseline
@@ -21,7 +22,7 @@ from urllib.parse import quote
 from edgec.artifacts import atomic_write_json, staged_dir
 from edgec.benchmarks.gate_inputs import load_side
 from edgec.errors import EdgecError
-from edgec.manifest import BENCHMARK, MANIFEST
+from edgec.manifest import BENCHMARK
 
 DEFAULT_STORE = Path(".edgec-baselines")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -46,12 +47,16 @@ def save_baseline(current: Path, branch: str, store: Path = DEFAULT_STORE) -> Pa
             raise EdgecError(f"{target.source}: no benchmark.json to store as a baseline for '{name}'")
     with staged_dir(folder) as tmp:
         for name, target in measured.items():
-            folder_of = target.source.parent if target.source.is_file() else target.source
-            (tmp / name).mkdir()
-            report = target.source if target.source.is_file() else target.source / BENCHMARK
-            shutil.copyfile(report, tmp / name / BENCHMARK)  # byte for byte: hashes stay checkable
-            if target.manifest is not None:
-                shutil.copyfile(folder_of / MANIFEST, tmp / name / MANIFEST)
+            if target.bundle_dir is not None:
+                # The whole bundle, engines included, so `edgec gate --remeasure` can run it again.
+                # Links are copied as links, never followed: nothing outside the bundle is read.
+                shutil.copytree(target.bundle_dir, tmp / name, symlinks=True, ignore=shutil.ignore_patterns(".tmp-*"))
+                if target.source.is_file() and target.source.name != BENCHMARK:
+                    shutil.copyfile(target.source, tmp / name / BENCHMARK)
+            else:
+                (tmp / name).mkdir()
+                report = target.source if target.source.is_file() else target.source / BENCHMARK
+                shutil.copyfile(report, tmp / name / BENCHMARK)  # byte for byte: hashes stay checkable
         atomic_write_json(tmp / "baseline.json", {
             "branch": branch,
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

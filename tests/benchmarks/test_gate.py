@@ -12,8 +12,7 @@ import pytest
 from edgec.benchmarks import gate as gating
 from edgec.benchmarks.gate_config import GatesConfig
 from edgec.benchmarks.junit import to_junit_xml, to_markdown
-from tests.benchmarks.gate_fixtures import (  # noqa: F401 - built_output is a fixture
-    built_output,
+from tests.benchmarks.gate_fixtures import (
     junit_schema,
     markdown_tables,
     read_report,
@@ -21,6 +20,9 @@ from tests.benchmarks.gate_fixtures import (  # noqa: F401 - built_output is a f
     with_samples,
     write_report,
 )
+
+# The shared fixtures (built_output) live in a plugin module, not a conftest.
+pytest_plugins = ["tests.benchmarks.gate_plugin"]
 
 
 @pytest.fixture
@@ -41,7 +43,9 @@ def _cases(junit_path):
 
 
 def test_same_build_passes_with_valid_junit_and_markdown(capsys, built_output, tmp_path, write_config):
-    config = _config(write_config, "gates:\n  targets:\n    host-cpu:\n      max_p90_ms: 1000\n      min_accuracy: 10\n")
+    config = _config(
+        write_config, "gates:\n  targets:\n    host-cpu:\n      max_p90_ms: 1000\n      min_accuracy: 10\n"
+    )
     junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
     summary.write_text("earlier step output\n")
     code, out, err = run_cli(capsys, "gate", "--baseline", built_output, "--current", built_output,
@@ -123,7 +127,9 @@ def test_different_environment_is_not_compared_unless_allowed(built_output, tmp_
     result = gating.run_gate(base, cur, gates)
     checks = {c.budget: c for c in result.checks}
     assert checks["max_slowdown_pct"].verdict == gating.SKIP
-    assert "not comparable" in checks["max_slowdown_pct"].detail and "Some Other CPU" in checks["max_slowdown_pct"].detail
+    assert (
+        "not comparable" in checks["max_slowdown_pct"].detail and "Some Other CPU" in checks["max_slowdown_pct"].detail
+    )
     assert checks["max_p90_ms"].verdict == gating.PASS  # absolute budgets still apply
     assert result.passed and any("cpu_count" in n for n in result.notes)
     allowed = gating.run_gate(base, cur, gates, allow_different_env=True)
@@ -151,7 +157,9 @@ def test_save_baseline_and_compare_with_branch(capsys, built_output, tmp_path):
                              "--branch", "feature/fast", "--store", store)  # fmt: skip
     assert code == 0, err
     folder = store / "feature%2Ffast"
-    assert (folder / "host-cpu" / "benchmark.json").read_bytes() == (built_output / "host-cpu" / "benchmark.json").read_bytes()
+    assert (folder / "host-cpu" / "benchmark.json").read_bytes() == (
+        built_output / "host-cpu" / "benchmark.json"
+    ).read_bytes()
     assert json.loads((folder / "baseline.json").read_text())["targets"] == ["host-cpu"]
     code, out, err = run_cli(capsys, "gate", "--baseline-branch", "feature/fast", "--store", store,
                              "--current", built_output)  # fmt: skip
@@ -192,7 +200,9 @@ def test_gates_config_errors_name_the_key(capsys, built_output, write_config):
 def test_full_config_accepts_gates(tiny_model, write_config):
     from edgec.config import load_config
 
-    path = write_config(f"model: {tiny_model.onnx}\ntargets: [{{name: host-cpu}}]\ngates:\n  default:\n    max_p90_ms: 3\n")
+    path = write_config(
+        f"model: {tiny_model.onnx}\ntargets: [{{name: host-cpu}}]\ngates:\n  default:\n    max_p90_ms: 3\n"
+    )
     assert load_config(path).gates.budgets_for("host-cpu").max_p90_ms == 3
 
 

@@ -105,10 +105,15 @@ def test_slower_build_fails(bundles, name):
     assert "over the threshold and significant" in check.detail
 
 
-def test_cli_remeasure_fails_slower_build_with_reports(capsys, bundles, tmp_path):
-    junit, summary = tmp_path / "gate.xml", tmp_path / "summary.md"
-    code, out, err = run_cli(capsys, "gate", "--baseline", bundles["tiny"], "--current", bundles["wider"],
-                             "--remeasure", ROUNDS, "--junit", junit, "--summary", summary)  # fmt: skip
+def test_ci_flow_stored_baseline_remeasured(capsys, bundles, tmp_path):
+    """The example workflow's path: main stores its bundle; a pull request re-measures both."""
+    store, junit, summary = tmp_path / "store", tmp_path / "gate.xml", tmp_path / "summary.md"
+    code, _, err = run_cli(capsys, "gate", "--save-baseline", "--current", bundles["tiny"].parent,
+                           "--branch", "main", "--store", store)  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "gate", "--baseline-branch", "main", "--store", store,
+                             "--current", bundles["wider"].parent, "--remeasure", ROUNDS,
+                             "--junit", junit, "--summary", summary)  # fmt: skip
     assert code == 1, out + err
     assert "median latency vs baseline" in err and "Traceback" not in err
     junit_schema().validate(str(junit))

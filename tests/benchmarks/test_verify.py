@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 
 from edgec.benchmarks.verify import reproduced, verify_report
-from tests.benchmarks.gate_fixtures import (  # noqa: F401 - built_output is a fixture
-    built_output,
+from tests.benchmarks.gate_fixtures import (
     read_report,
     run_cli,
     with_samples,
     write_report,
 )
+
+# The shared fixtures (built_output) live in a plugin module, not a conftest.
+pytest_plugins = ["tests.benchmarks.gate_plugin"]
 
 
 @pytest.fixture

@@ -129,7 +129,8 @@ def rerun(report: dict, bundle: Path, tolerance: float, inputs: Path | None) -> 
     detail = (
         f"p50 reported {old['p50_ms']:.4g} ms (95 % CI {old['ci95_p50_ms'][0]:.4g}-{old['ci95_p50_ms'][1]:.4g}), "
         f"re-run {again['p50_ms']:.4g} ms (95 % CI {again['ci95_p50_ms'][0]:.4g}-{again['ci95_p50_ms'][1]:.4g}), "
-        f"{len(raw['samples_ms'])} samples; allowed drift x{1 + tolerance:g}: " + ("reproduced" if ok else "NOT reproduced")
+        f"{len(raw['samples_ms'])} samples; allowed drift x{1 + tolerance:g}: "
+        + ("reproduced" if ok else "NOT reproduced")
     )
     return Finding("rerun", ok, detail), {**again, "environment": raw.get("environment", {})}
 
@@ -153,7 +154,9 @@ def verify_report(report_path: Path, bundle: Path | None = None, *, rerun_measur
         manifest = read_json(bundle / MANIFEST, "bundle manifest")
         result.findings += check_files(bundle, manifest.get("files") or [], str(bundle / MANIFEST))
     result.findings.append(check_summary(report))
-    if rerun_measurement and "ci95_p50_ms" in (report.get("summary") or {}):
+    if rerun_measurement and not _has_p50(report.get("summary")):
+        result.findings.append(Finding("rerun", False, "not re-run: the summary has no usable p50_ms / ci95_p50_ms"))
+    elif rerun_measurement:
         finding, again = rerun(report, bundle, tolerance, inputs)
         result.findings.append(finding)
         result.rerun_summary = again
@@ -162,6 +165,14 @@ def verify_report(report_path: Path, bundle: Path | None = None, *, rerun_measur
             result.findings.append(Finding("environment", True, "measured elsewhere: " + "; ".join(diffs) +
                                            " (a re-run here is not expected to match)"))  # fmt: skip
     return result
+
+
+def _has_p50(summary) -> bool:
+    if not isinstance(summary, dict):
+        return False
+    ci, p50 = summary.get("ci95_p50_ms"), summary.get("p50_ms")
+    numbers = [p50, *ci] if isinstance(ci, list) and len(ci) == 2 else []
+    return bool(numbers) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in numbers)
 
 
 def _env_diffs(a: dict, b: dict) -> list[str]:

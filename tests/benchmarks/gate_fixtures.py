@@ -17,13 +17,14 @@ def write_report(path: Path, report: dict) -> Path:
     return path
 
 
-def with_samples(report: dict, samples) -> dict:
-    """A copy of a real report carrying other samples (summary recomputed, so it is consistent)."""
+def with_samples(report: dict, samples, *, summary: bool = True) -> dict:
+    """A copy of a real report carrying other samples, its summary recomputed to match (the gate
+    reads only the samples, so its tests may skip the slow bootstrap)."""
     from edgec.benchmarks import stats
 
     out = copy.deepcopy(report)
     out["samples_ms"] = [float(x) for x in samples]
-    out["summary"] = stats.summarize(out["samples_ms"])
+    out["summary"] = stats.summarize(out["samples_ms"]) if summary else None
     return out
 
 

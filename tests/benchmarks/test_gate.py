@@ -111,7 +111,7 @@ def test_slowdown_speedup_and_noise_on_real_samples(built_output, tmp_path):
     base = write_report(tmp_path / "base" / "benchmark.json", report)
     verdicts = {}
     for label, cur in (("slower", samples * 1.3), ("faster", samples * 0.7), ("noise", rng.permutation(samples))):
-        path = write_report(tmp_path / label / "benchmark.json", with_samples(report, cur))
+        path = write_report(tmp_path / label / "benchmark.json", with_samples(report, cur, summary=False))
         (check,) = gating.run_gate(base, path, GatesConfig()).checks
         verdicts[label] = check.verdict
     assert verdicts == {"slower": gating.FAIL, "faster": gating.PASS, "noise": gating.PASS}
@@ -120,7 +120,7 @@ def test_slowdown_speedup_and_noise_on_real_samples(built_output, tmp_path):
 def test_different_environment_is_not_compared_unless_allowed(built_output, tmp_path, write_config):
     report = read_report(built_output / "host-cpu" / "benchmark.json")
     base = write_report(tmp_path / "base" / "benchmark.json", report)
-    other = with_samples(report, np.asarray(report["samples_ms"]) * 2)
+    other = with_samples(report, np.asarray(report["samples_ms"]) * 2, summary=False)
     other["environment"] = {**other["environment"], "cpu_model": "Some Other CPU", "cpu_count": 64}
     cur = write_report(tmp_path / "cur" / "benchmark.json", other)
     gates = GatesConfig.model_validate({"default": {"max_p90_ms": 1000}})

@@ -76,7 +76,7 @@ def _upper(target: str, budget: str, label: str, value: float | None, limit: flo
     if value is None:
         return Check(target, budget, label, "—", "—", unit_limit, SKIP, f"no {label} recorded for this target")
     ok = value <= limit
-    detail = f"{label} {fmt(value)} {'≤' if ok else '>'} budget {unit_limit}"
+    detail = f"{label} {fmt(value)}: {'within' if ok else 'over'} the budget ({unit_limit})"
     return Check(target, budget, label, "—", fmt(value), unit_limit, PASS if ok else FAIL, detail)
 
 
@@ -86,7 +86,7 @@ def _lower(target: str, budget: str, label: str, value: float | None, limit: flo
     if value is None:
         return Check(target, budget, label, "—", "—", threshold, SKIP, f"no {label} recorded for this target")
     ok = value >= limit
-    detail = f"{label} {fmt(value)} {'≥' if ok else '<'} budget {limit:g}"
+    detail = f"{label} {fmt(value)}: {'meets' if ok else 'below'} the budget ({threshold})"
     return Check(target, budget, label, "—", fmt(value), threshold, PASS if ok else FAIL, detail)
 
 
@@ -134,7 +134,7 @@ def _slowdown_check(name: str, base: Measured, cur: Measured, pct: float, alpha:
                      "); pass --allow-different-env to compare anyway")  # fmt: skip
     result = significance.compare_latency(base.samples, cur.samples, threshold=pct / 100.0, alpha=alpha)
     verdict = FAIL if result.regression else PASS
-    current = f"{_ms(result.current_median_ms)} ({result.change_pct:+.1f} %, p={result.p_value:.2g})"
+    current = f"{_ms(result.current_median_ms)} ({result.change_pct:+.1f} %, {significance.format_p(result.p_value)})"
     return Check(name, "max_slowdown_pct", label, _ms(result.baseline_median_ms), current, threshold, verdict,
                  result.explain())  # fmt: skip
 

@@ -66,8 +66,13 @@ class Slowdown:
         return (
             f"median {self.baseline_median_ms:.4g} -> {self.current_median_ms:.4g} ms "
             f"({self.change_pct:+.1f} %, ratio CI [{lo:.3f}, {hi:.3f}], "
-            f"Mann-Whitney p={self.p_value:.2g}; threshold +{self.threshold:.0%}, alpha {self.alpha:g}): {verdict}"
+            f"Mann-Whitney {format_p(self.p_value)}; threshold +{self.threshold:.0%}, alpha {self.alpha:g}): {verdict}"
         )
+
+
+def format_p(p: float) -> str:
+    # Thousands of samples give p-values that underflow to 0; "p=0" would claim certainty.
+    return "p<1e-12" if p < 1e-12 else f"p={p:.2g}"
 
 
 def bootstrap_medians(samples: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:

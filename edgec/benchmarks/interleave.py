@@ -46,7 +46,12 @@ def open_bundle(bundle: Path, settings: dict) -> tuple[agent.Runner, dict]:
         raise EdgecError(f"{manifest_path}: key 'build.engine' or 'build.runner' is missing")
     engine = resolve_inside(bundle, build["engine"], str(manifest_path))
     options = {**(build.get("runtime_options") or {}), **(settings.get("runner_options") or {})}
-    return agent.make_runner(build["runner"], str(engine), options), manifest
+    try:
+        runner = agent.make_runner(build["runner"], str(engine), options)
+        runner.load()
+    except Exception as exc:  # a backend missing here (TensorRT on a CPU runner) is the user's setup
+        raise EdgecError(f"{bundle}: cannot open its engine on this machine to re-measure it: {exc}") from exc
+    return runner, manifest
 
 
 def measure_interleaved(bundles: list[Path], settings: dict, rounds: int = DEFAULT_ROUNDS) -> list[dict]:
@@ -60,7 +65,6 @@ def measure_interleaved(bundles: list[Path], settings: dict, rounds: int = DEFAU
     feeds = [random_feeds(manifest) for _, manifest in opened]
     clock = time.perf_counter
     for runner, feed in zip(runners, feeds, strict=True):
-        runner.load()
         began, count = clock(), 0
         while count < int(settings.get("warmup_runs", 10)) or clock() - began < float(
             settings.get("warmup_seconds", 0.5)

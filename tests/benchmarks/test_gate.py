@@ -211,3 +211,13 @@ def test_markdown_cells_escape_pipes():
     text = to_markdown(gating.GateResult([check], ["note | with pipe"]))
     (table,) = markdown_tables(text)
     assert table[1] == ["a|b", "p90 | latency", "—", "1 ms", "≤ 2 ms", "❌ fail"]
+
+
+def test_remeasure_with_an_engine_that_cannot_run_here_is_exit_2(capsys, built_output, bundle_copy):
+    manifest_path = bundle_copy / "host-cpu" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["build"]["runner"] = "tensorrt"
+    manifest_path.write_text(json.dumps(manifest))
+    code, _, err = run_cli(capsys, "gate", "--baseline", built_output, "--current", bundle_copy, "--remeasure", 2)
+    assert code == 2
+    assert "cannot open its engine on this machine" in err and "tensorrt" in err and "Traceback" not in err

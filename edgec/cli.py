@@ -238,6 +238,96 @@ def targets_show(
     console.print(f"[dim]profile sha256: {profile.sha256}[/dim]")
 
 
+@app.command()
+def gate(
+    current: Annotated[Path, typer.Option("--current", help="benchmark.json, bundle or output folder of this build.")],
+    baseline: Annotated[
+        Optional[Path],
+        typer.Option("--baseline", help="benchmark.json, bundle, output folder or stored baseline to compare with."),
+    ] = None,
+    baseline_branch: Annotated[
+        Optional[str],
+        typer.Option("--baseline-branch", help="Compare with this branch's stored baseline (see --store)."),
+    ] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="edgec.yaml with a gates: section.")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    summary: Annotated[
+        Optional[Path], typer.Option("--summary", help="Append a Markdown table here (e.g. $GITHUB_STEP_SUMMARY).")
+    ] = None,
+    allow_different_env: Annotated[
+        bool, typer.Option("--allow-different-env", help="Compare latency even across machines or backend versions.")
+    ] = False,
+    save_baseline: Annotated[
+        bool, typer.Option("--save-baseline", help="Store --current as --branch's baseline instead of gating.")
+    ] = False,
+    branch: Annotated[Optional[str], typer.Option("--branch", help="Branch name for --save-baseline.")] = None,
+    store: Annotated[Path, typer.Option("--store", help="Folder of stored baselines.")] = Path(".edgec-baselines"),
+    remeasure: Annotated[
+        int,
+        typer.Option(
+            "--remeasure", min=0, help="Re-measure both bundles here, interleaved in this many rounds (0: off)."
+        ),
+    ] = 0,
+) -> None:
+    """Check the current build against budgets and a baseline. Exit 0 pass, 1 fail, 2 bad input."""
+    from edgec.benchmarks import baseline as baselines
+    from edgec.benchmarks import gate as gating
+    from edgec.benchmarks import junit as ci_outputs
+    from edgec.benchmarks.gate_inputs import load_gates
+
+    if save_baseline:
+        if branch is None:
+            raise EdgecError("--save-baseline needs --branch NAME")
+        folder = baselines.save_baseline(current, branch, store)
+        console.print(f"baseline for branch '{branch}' stored in {folder}")
+        return
+    if baseline is not None and baseline_branch is not None:
+        raise EdgecError("give either --baseline or --baseline-branch, not both")
+    if baseline_branch is not None:
+        baseline = baselines.stored_baseline(store, baseline_branch)
+    result = gating.run_gate(
+        baseline, current, load_gates(config), allow_different_env=allow_different_env, remeasure_rounds=remeasure
+    )
+    if junit is not None:
+        ci_outputs.write_junit(junit, result)
+    if summary is not None:
+        ci_outputs.append_summary(summary, result)
+    table = Table("target", "check", "baseline", "current", "threshold", "verdict")
+    for c in result.checks:
+        table.add_row(c.target, c.label, c.baseline, c.current, c.threshold, ci_outputs.VERDICT_MARK[c.verdict])
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    gating.raise_if_failed(result)
+    console.print(f"gate passed ({len(result.checks)} checks)")
+
+
+@app.command()
+def verify(
+    report: Annotated[Path, typer.Argument(help="benchmark.json to check")],
+    bundle: Annotated[
+        Optional[Path], typer.Option("--bundle", help="Bundle folder (default: the report's folder).")
+    ] = None,
+    rerun: Annotated[bool, typer.Option("--rerun/--no-rerun", help="Measure the engine again on this machine.")] = True,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Run-to-run drift allowed beyond the CIs: a factor 1 + TOLERANCE.")
+    ] = 0.5,
+    inputs: Annotated[
+        Optional[Path],
+        typer.Option("--inputs", help=".npz inputs for the re-run (default: random of the manifest's shapes)."),
+    ] = None,
+) -> None:
+    """Check a report: file hashes, summary vs samples, and a re-run. Exit 1 if anything differs."""
+    from edgec.benchmarks import verify as verifying
+
+    result = verifying.verify_report(report, bundle, rerun_measurement=rerun, tolerance=tolerance, inputs=inputs)
+    for finding in result.findings:
+        mark = "[green]ok[/green]" if finding.ok else "[bold red]FAIL[/bold red]"
+        console.print(f"{mark} {finding.check}: {escape(finding.detail)}", highlight=False)
+    verifying.raise_if_failed(result)
+    console.print(f"{report}: verified")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="edgec")

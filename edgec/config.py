@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, model_validator
 
+from edgec.benchmarks.gate_config import GatesConfig
 from edgec.compile.config import ExportConfig
 from edgec.errors import EdgecError
 from edgec.schema import InputFile, Precision, StrictModel
@@ -87,6 +88,7 @@ class Config(StrictModel):
         [], description="the user's own device profiles (same keys as a profile YAML)"
     )
     export: ExportConfig | None = Field(None, description="export a PyTorch / Hugging Face model instead of 'model:'")
+    gates: GatesConfig | None = None  # budgets for `edgec gate` (edgec/benchmarks/gate_config.py)
 
     @model_validator(mode="after")
     def _has_a_model(self) -> Config:

@@ -1,0 +1,66 @@
+"""Helpers shared by the gate and verify tests (the fixtures are in `gate_plugin.py`)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+
+def read_report(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_report(path: Path, report: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report))
+    return path
+
+
+def with_samples(report: dict, samples, *, summary: bool = True) -> dict:
+    """A copy of a real report carrying other samples, its summary recomputed to match (the gate
+    reads only the samples, so its tests may skip the slow bootstrap)."""
+    from edgec.benchmarks import stats
+
+    out = copy.deepcopy(report)
+    out["samples_ms"] = [float(x) for x in samples]
+    out["summary"] = stats.summarize(out["samples_ms"]) if summary else None
+    return out
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """The real CLI entry point in-process: (exit code, stdout, stderr)."""
+    from edgec.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def markdown_tables(text: str) -> list[list[list[str]]]:
+    """Every table a GitHub-flavoured Markdown renderer finds in `text`: rows of cell texts."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    tables, row = [], None
+    for tok in tokens:
+        if tok.type == "table_open":
+            tables.append([])
+        elif tok.type == "tr_open":
+            row = []
+        elif tok.type == "inline" and row is not None:
+            row.append(tok.content)
+        elif tok.type == "tr_close":
+            tables[-1].append(row)
+            row = None
+    return tables
+
+
+def junit_schema():
+    import xmlschema
+
+    return xmlschema.XMLSchema(str(Path(__file__).parent.parent / "data" / "junit.xsd"))

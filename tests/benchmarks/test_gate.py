@@ -194,7 +194,7 @@ def test_gates_config_errors_name_the_key(capsys, built_output, write_config):
     code, _, err = run_cli(capsys, "gate", "--current", built_output, "--config", config)
     assert code == 2
     assert "gates.targets.host-cpu.max_p90: unknown key" in err
-    assert "gates.targets.host-cpu.min_fidelity: Input should be less than or equal to 1" in err
+    assert "gates.targets.host-cpu.min_fidelity: input should be less than or equal to 1" in err
 
 
 def test_full_config_accepts_gates(tiny_model, write_config):

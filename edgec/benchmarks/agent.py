@@ -288,15 +288,20 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
 
 
 def _backend_versions() -> dict:
+    """Versions from package metadata: importing a backend only to ask costs seconds and, for
+    OpenVINO, writes a telemetry session file on the device. Modules already loaded report directly."""
+    from importlib import metadata
+
     versions = {"numpy": np.__version__}
     for name in ("onnxruntime", "openvino", "tensorrt", "torch"):
-        if name == "torch" and "torch" not in sys.modules:
-            continue  # importing torch costs seconds and memory; record it only where it ran
+        module = sys.modules.get(name)
         try:
-            module = __import__(name)
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if module is None:
+                continue
+        if module is not None:  # the exact build that ran (e.g. OpenVINO's full build string)
             versions[name] = getattr(module, "__version__", None) or module.get_version()
-        except Exception:  # noqa: BLE001 - an absent or broken backend is simply not recorded
-            continue
     return versions
 
 

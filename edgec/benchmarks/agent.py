@@ -123,9 +123,15 @@ class OpenVinoRunner(Runner):
         props = {}
         for key in ("INFERENCE_NUM_THREADS", "PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT", "NUM_STREAMS"):
             try:
-                props[key] = str(self.compiled.get_property(key))
+                value = self.compiled.get_property(key)
             except Exception:  # noqa: BLE001 - a property this plugin does not report
                 continue
+            # ov.Type -> "f32", enums (PerformanceMode.LATENCY) -> "LATENCY", numbers stay numbers
+            if hasattr(value, "to_string"):
+                value = value.to_string()
+            elif hasattr(value, "name"):
+                value = value.name
+            props[key] = value if isinstance(value, (int, float)) else str(value)
         return {"requested": self.options.get("threads"), **props}
 
 

@@ -392,7 +392,7 @@ def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
 def load_feeds(npz_path: str, names: list[str] | None = None, limit: int = 64) -> list[dict]:
     """Per-sample feeds (batch 1) from an .npz keyed by input name, first axis = sample."""
     with np.load(npz_path, allow_pickle=False) as data:
-        keys = names or data.files
+        keys = names or [k for k in data.files if k != "labels"]  # edgec data files keep labels beside inputs
         arrays = {name: data[name] for name in keys}
     count = min(len(a) for a in arrays.values())
     return [{name: a[i : i + 1] for name, a in arrays.items()} for i in range(min(count, limit))]

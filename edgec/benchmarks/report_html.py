@@ -42,7 +42,7 @@ def latency_svg(reports: list[dict]) -> str:
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img" '
              f'aria-label="latency distribution per target" font-family="sans-serif" font-size="12">',
              f'<text x="{PAD_L}" y="18" font-size="14" font-weight="bold">Latency distribution (ms) of every '
-             f'timed sample (p50 solid, p90 dashed; last bin holds the tail)</text>']  # fmt: skip
+             f'timed sample; p50 solid, p90 dashed</text>']  # fmt: skip
     for i, report in enumerate(reports):
         samples = np.asarray(report["samples_ms"], dtype=np.float64)
         p50, p90 = np.percentile(samples, [50, 90])

@@ -6,8 +6,12 @@ One OpenVINO IR (a ConvNet the size of the demo's teacher, f32, batch 1) is meas
 by `benchmark_app` (shipped in the openvino wheel) and by edgec's agent, with the same settings:
 latency hint, sync API, the same thread count, f32 inference precision, the same duration. The
 order flips every round (A B, B A, …) so machine drift hits both. Prints each round and the
-ratio of the medians (edgec p50 / benchmark_app median); BENCHMARKING.md's acceptance is a
-ratio within 5 % of 1.
+ratio of the medians (edgec p50 / benchmark_app median); the acceptance is a ratio within 5 % of 1.
+
+benchmark_app's median is of OpenVINO's own per-request time (`InferRequest.latency`, timed in
+C++). edgec records that same figure for every sample (`engine_samples_ms`) next to its headline
+wall-clock samples (around the Python call: binding, copies, waking the waiting thread), so both
+ratios are printed: the first compares like with like, the second is what an app pays on top.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def run_edgec(model: Path, inputs: Path, seconds: float, threads: int) -> dict:
         "runner_options": {"performance_hint": "LATENCY", "inference_precision": "f32", "threads": threads},
     }  # fmt: skip
     raw = harness.run_local(model, "openvino", inputs, settings)
-    return stats.summarize(raw["samples_ms"])
+    return {"wall": stats.summarize(raw["samples_ms"]), "engine": stats.summarize(raw["engine_samples_ms"])}
 
 
 def main() -> None:
@@ -82,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgec-perf-") as tmp:
         model = make_model(Path(tmp))
-        app, ours = [], []
+        app, wall, engine = [], [], []
         for i in range(args.rounds):
             order = ("benchmark_app", "edgec") if i % 2 == 0 else ("edgec", "benchmark_app")
             for who in order:
@@ -90,13 +94,20 @@ def main() -> None:
                     app.append(run_benchmark_app(model, args.seconds, args.threads))
                 else:
                     summary = run_edgec(model, Path(tmp) / "inputs.npz", args.seconds, args.threads)
-                    ours.append(summary["p50_ms"])
-            print(f"round {i + 1}: benchmark_app median {app[-1]:.3f} ms | edgec p50 {ours[-1]:.3f} ms "
-                  f"(95% CI {summary['ci95_p50_ms'][0]:.3f}-{summary['ci95_p50_ms'][1]:.3f}) | ratio {ours[-1] / app[-1]:.3f}")  # fmt: skip
-    ratio = statistics.median(ours) / statistics.median(app)
-    print(f"\nmedian over {args.rounds} rounds: benchmark_app {statistics.median(app):.3f} ms, "
-          f"edgec {statistics.median(ours):.3f} ms; ratio edgec/benchmark_app = {ratio:.3f} "
-          f"({'within' if abs(ratio - 1) <= 0.05 else 'OUTSIDE'} 5 %)")  # fmt: skip
+                    wall.append(summary["wall"]["p50_ms"])
+                    engine.append(summary["engine"]["p50_ms"])
+            print(f"round {i + 1}: benchmark_app median {app[-1]:.3f} ms | edgec p50 engine-timed {engine[-1]:.3f} ms, "
+                  f"wall clock {wall[-1]:.3f} ms | ratios {engine[-1] / app[-1]:.3f}, {wall[-1] / app[-1]:.3f}")  # fmt: skip
+    ref = statistics.median(app)
+    print(f"\nmedian over {args.rounds} rounds: benchmark_app {ref:.3f} ms; edgec engine-timed "
+          f"{statistics.median(engine):.3f} ms, wall clock {statistics.median(wall):.3f} ms")  # fmt: skip
+    for name, values in (("engine-timed (same quantity as benchmark_app)", engine), ("wall clock", wall)):
+        ratio = statistics.median(values) / ref
+        # Per-round ratios pair runs seconds apart, so slow drift of a shared machine cancels.
+        paired = statistics.median(v / a for v, a in zip(values, app, strict=True))
+        verdict = "within" if abs(ratio - 1) <= 0.05 else "OUTSIDE"
+        print(f"edgec {name} / benchmark_app: ratio of medians {ratio:.3f} ({verdict} 5 %), "
+              f"median of per-round ratios {paired:.3f}")
 
 
 if __name__ == "__main__":

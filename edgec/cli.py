@@ -112,6 +112,9 @@ def bench(
     settings = BenchmarkConfig(**{k: v for k, v in overrides.items() if v is not None})
     report_set = run_bench(bundle, device=device, data=inputs, settings=settings, log=_log)
     console.print(bench_table(report_set))
+    for report in report_set["reports"]:
+        for warning in report["warnings"]:
+            console.print(f"[yellow]warning:[/yellow] {escape(report['target']['name'])}: {escape(warning)}")
     for path in write_reports(report_set, json_path=json_out, markdown_path=markdown_out, html_path=html_out):
         console.print(f"wrote {path}")
 

@@ -1,10 +1,11 @@
 """edgec's measurement against OpenVINO's own `benchmark_app`, on one compiled model, in one run.
 
-    python perf/openvino_vs_benchmark_app.py [--rounds 5] [--seconds 5] [--threads 1]
+    python perf/openvino_vs_benchmark_app.py [--rounds 5] [--seconds 5] [--threads 1] [--cpus 1]
 
 One OpenVINO IR (a ConvNet the size of the demo's teacher, f32, batch 1) is measured alternately
 by `benchmark_app` (shipped in the openvino wheel) and by edgec's agent, with the same settings:
-latency hint, sync API, the same thread count, f32 inference precision, the same duration. The
+latency hint, sync API, the same thread count, f32 inference precision, the same duration, both
+pinned to the same CPU(s) (`--cpus`, inherited from this process). The
 order flips every round (A B, B A, …) so machine drift hits both. Prints each round and the
 ratio of the medians (edgec p50 / benchmark_app median); the acceptance is a ratio within 5 % of 1.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -43,7 +45,9 @@ def make_model(folder: Path) -> Path:
     model = ConvNet(WIDTHS).eval()
     onnx_path = export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), folder / "model.onnx")
     ov.save_model(ov.convert_model(str(onnx_path)), str(folder / "model.xml"), compress_to_fp16=False)
-    np.savez(folder / "inputs.npz", input=np.random.default_rng(0).standard_normal((16, 1, SIZE, SIZE), np.float32))
+    # One sample, as benchmark_app fills one input tensor and reuses it (cycling through 16
+    # different arrays costs edgec a few % more here: cache effects, not measurement).
+    np.savez(folder / "inputs.npz", input=np.random.default_rng(0).standard_normal((1, 1, SIZE, SIZE), np.float32))
     return folder / "model.xml"
 
 
@@ -83,7 +87,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cpus", default="1", help="pin both tools to these CPUs (e.g. '1' or '2,3'); '' = no pinning")
     args = parser.parse_args()
+    if args.cpus:
+        # Both tools are children of this process and inherit its affinity: the same core for both.
+        # Unpinned on a shared 2-vCPU VM, either tool's median jumps between two modes ~20 % apart.
+        os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
+    print(f"CPU affinity: {sorted(os.sched_getaffinity(0))}; {args.threads} thread(s); {args.rounds} rounds of {args.seconds} s")
     with tempfile.TemporaryDirectory(prefix="edgec-perf-") as tmp:
         model = make_model(Path(tmp))
         app, wall, engine = [], [], []

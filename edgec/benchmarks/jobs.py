@@ -1,7 +1,7 @@
 """One agent run, described once and executed by any executor (local, SSH, adb).
 
-Every executor lays out the same folder on the device: `agent.py`, `inputs.npz` and `bundle/`
-holding the measured files, and runs `python agent.py …` inside it. The agent's stdout is read
+Every executor lays out the same folder on the device: `agent.py` and `runners.py`,
+`inputs.npz`, and `bundle/` holding the measured files, and runs `python agent.py …` inside it. The agent's stdout is read
 line by line while it runs (progress lines are logged), and its result line is parsed at the end.
 """
 
@@ -21,6 +21,7 @@ from edgec.benchmarks import agent
 from edgec.errors import EdgecError
 
 AGENT_PATH = Path(agent.__file__)
+RUNNERS_PATH = AGENT_PATH.with_name("runners.py")
 Log = Callable[[str], None]
 
 
@@ -53,12 +54,13 @@ class AgentJob:
     def stage(self, folder: Path) -> list[Path]:
         """Lay the device folder out locally (for scp / adb push); returns its top-level entries."""
         shutil.copy2(AGENT_PATH, folder / "agent.py")
+        shutil.copy2(RUNNERS_PATH, folder / "runners.py")
         shutil.copy2(self.inputs_npz, folder / "inputs.npz")
         for rel in self.files:
             target = folder / "bundle" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self.bundle / rel, target)
-        return [folder / "agent.py", folder / "inputs.npz", folder / "bundle"]
+        return [folder / "agent.py", folder / "runners.py", folder / "inputs.npz", folder / "bundle"]
 
     def relative_hashes(self, measured: dict, root: str) -> dict:
         """The agent's {path on device: sha256} back as {bundle-relative path: sha256}."""

@@ -101,6 +101,10 @@ def bench(
     min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
     min_seconds: Annotated[Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
+    repeats: Annotated[
+        Optional[int], typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled.")
+    ] = None,
+    cpus: Annotated[Optional[str], typer.Option("--cpus", help="Pin the agent to these CPU ids, e.g. 2,3.")] = None,
 ) -> None:
     """Measure a bundle here or on a device; print a table and write the requested reports."""
     from edgec.benchmarks.bench import bench as run_bench
@@ -108,7 +112,8 @@ def bench(
     from edgec.config import BenchmarkConfig
     from edgec.report import bench_table
 
-    overrides = {"min_runs": min_runs, "min_seconds": min_seconds, "threads": threads}
+    overrides = {"min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "repeats": repeats,
+                 "cpus": _cpu_list(cpus)}  # fmt: skip
     settings = BenchmarkConfig(**{k: v for k, v in overrides.items() if v is not None})
     report_set = run_bench(bundle, device=device, data=inputs, settings=settings, log=_log)
     console.print(bench_table(report_set))
@@ -117,6 +122,15 @@ def bench(
             console.print(f"[yellow]warning:[/yellow] {escape(report['target']['name'])}: {escape(warning)}")
     for path in write_reports(report_set, json_path=json_out, markdown_path=markdown_out, html_path=html_out):
         console.print(f"wrote {path}")
+
+
+def _cpu_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise EdgecError(f"--cpus {text!r}: expected CPU ids separated by commas, e.g. 2,3")
+    return [int(p) for p in parts]
 
 
 @app.command()

@@ -229,7 +229,7 @@ def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inpu
         job = AgentJob(bundle=engine_dir, files=[f["path"] for f in files], engine=built["engine"],
                        backend=built["runner"], inputs_npz=inputs_npz, input_names=[s.name for s in specs],
                        settings=settings, label=profile.name)  # fmt: skip
-        raw = harness.make_executor(address).run(job, cache.log)
+        raw = harness.run_repeated(harness.make_executor(address), job, config.benchmark.repeats, cache.log)
         report = harness.make_report(raw, files, inputs, settings)
         report["target"] = {"name": profile.name, "backend": profile.backend,
                             "backend_version": built["backend_version"], "precision": precision}  # fmt: skip

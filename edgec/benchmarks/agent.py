@@ -185,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", help="also write the result JSON to this file (for adb pull)")
     args = parser.parse_args(argv)
     settings = json.loads(args.settings)
+    if settings.get("cpus"):
+        # Before the engine starts its threads, which inherit the affinity. On shared or
+        # big.LITTLE machines, where a run lands decides its speed more than anything measured.
+        try:
+            os.sched_setaffinity(0, {int(c) for c in settings["cpus"]})
+        except (OSError, AttributeError) as exc:
+            sys.exit(f"cannot pin to CPUs {settings['cpus']} on this device ({exc}); it has {os.cpu_count()} CPUs")
     runner = make_runner(args.backend, args.engine, settings.get("runner_options"))
     names = [n for n in args.input_names.split(",") if n] or None
     result = measure(runner, load_feeds(args.inputs, names), settings)

@@ -68,7 +68,7 @@ def bench_bundle(bundle: Path, executor, settings: BenchmarkConfig, *, data: Pat
     job = AgentJob(bundle=bundle, files=[f["path"] for f in files], engine=build["engine"], backend=build["runner"],
                    inputs_npz=inputs_npz, input_names=[s.name for s in specs], settings=agent_settings,
                    label=bundle.name)  # fmt: skip
-    raw = executor.run(job, log)
+    raw = harness.run_repeated(executor, job, settings.repeats, log)
     expected = {f["path"]: f["sha256"] for f in files}
     if raw["measured_files"] != expected:
         wrong = sorted(p for p in expected if raw["measured_files"].get(p) != expected[p])

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from edgec.benchmarks import agent, stats
 from edgec.benchmarks.devices import LOCAL, DeviceAddress
 from edgec.benchmarks.jobs import AGENT_PATH, AgentJob, Log, stream_agent
@@ -77,9 +79,29 @@ def make_executor(address: DeviceAddress):
     return LocalExecutor()
 
 
+def run_repeated(executor, job: AgentJob, repeats: int, log: Log) -> dict:
+    """`repeats` fresh agent processes, one after the other; their samples pooled in order."""
+    raws = [executor.run(job, log) for _ in range(max(1, repeats))]
+    if len(raws) == 1:
+        return raws[0]
+    merged = dict(raws[0])  # load, first inference, environment: of the first run; all in `runs`
+    merged["samples_ms"] = [s for raw in raws for s in raw["samples_ms"]]
+    merged["run_lengths"] = [len(raw["samples_ms"]) for raw in raws]
+    merged["peak_rss_bytes"] = max((raw["peak_rss_bytes"] or 0) for raw in raws) or None
+    engine = [raw.get("engine_samples_ms") for raw in raws]
+    merged["engine_samples_ms"] = [s for e in engine for s in e] if all(engine) else None
+    merged["runs"] = [{"samples": len(r["samples_ms"]), "p50_ms": float(np.percentile(r["samples_ms"], 50)),
+                       "load_ms": r["load_ms"], "first_inference_ms": r["first_inference_ms"]} for r in raws]  # fmt: skip
+    for raw in raws[1:]:
+        if raw["measured_files"] != raws[0]["measured_files"]:
+            raise EdgecError(f"{job.label}: the measured files changed between repeats")
+    return merged
+
+
 def make_report(raw: dict, files: list[dict], inputs: dict, settings: dict) -> dict:
     """benchmark.json: raw samples first-class, the summary derived from them."""
-    summary = stats.summarize(raw["samples_ms"])
+    run_lengths = raw.get("run_lengths")
+    summary = stats.summarize(raw["samples_ms"], run_lengths)
     return {
         "schema_version": SCHEMA_VERSION,
         "files": [{"path": f["path"], "sha256": f["sha256"]} for f in files],
@@ -92,6 +114,8 @@ def make_report(raw: dict, files: list[dict], inputs: dict, settings: dict) -> d
         "load_ms": raw["load_ms"],
         "first_inference_ms": raw["first_inference_ms"],
         "peak_rss_bytes": raw["peak_rss_bytes"],
+        "run_lengths": run_lengths,  # samples per agent process, in order (null: one process)
+        "runs": raw.get("runs"),
         "summary": summary,
         "warnings": stats.warnings_for(summary),
         # The backend's own timing of the same inferences, where it reports one (OpenVINO): the

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from edgec.benchmarks.bench import load_reports
+from edgec.benchmarks.stats import summarize
 from tests.test_cli_smoke import run_cli
 
 QUICK = ("--min-runs", "40", "--min-seconds", "0.2")
@@ -76,12 +77,15 @@ def test_html_is_self_contained(local_run):
 def test_user_inputs_are_used_and_named(capsys, bundles, tiny_model, tmp_path):
     out = tmp_path / "r.json"
     code, _, err = run_cli(capsys, "bench", str(bundles / "host-cpu"), "--inputs", str(tiny_model.eval),
-                           "--json", str(out), "--threads", "1", *QUICK)  # fmt: skip
+                           "--json", str(out), "--threads", "1", "--repeats", "2", *QUICK)  # fmt: skip
     assert code == 0, err
     report = json.loads(out.read_text())["reports"][0]
     assert report["inputs"]["source"] == "user data" and report["inputs"]["file"] == "eval.npz"
     assert report["inputs"]["samples"] == 64
     assert report["threads"] == {"requested": 1, "intra_op": 1}
+    # Two fresh processes, samples pooled in order; the interval accounts for both.
+    assert len(report["runs"]) == 2 and sum(report["run_lengths"]) == len(report["samples_ms"])
+    assert report["summary"] == summarize(report["samples_ms"], report["run_lengths"])
 
 
 def test_build_benchmarks_as_its_last_stage_and_can_skip_it(capsys, tiny_model, write_config, tmp_path):

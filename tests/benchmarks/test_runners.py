@@ -95,3 +95,13 @@ def test_bootstrap_interval_covers_the_true_median():
     hits = sum(lo <= 1.0 <= hi for lo, hi in (stats.bootstrap_ci(rng.lognormal(0, 0.3, 300), 50, seed=s)
                                                for s in range(60)))  # fmt: skip
     assert hits >= 51  # nominal 95 %: at least 85 % of 60 intervals hold the true median
+
+
+def test_pooled_runs_give_an_interval_that_spans_them():
+    rng = np.random.default_rng(0)
+    runs = [rng.normal(center, 0.01, 500) for center in (1.0, 1.05, 0.97)]  # three processes, three modes
+    pooled = np.concatenate(runs)
+    narrow = stats.bootstrap_ci(pooled, 50)
+    wide = stats.bootstrap_ci(pooled, 50, run_lengths=[500, 500, 500])
+    assert wide[1] - wide[0] > 3 * (narrow[1] - narrow[0])
+    assert stats.summarize(pooled, [500, 500, 500])["ci95_p50_ms"] == wide

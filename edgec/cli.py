@@ -99,7 +99,9 @@ def bench(
         Optional[Path], typer.Option("--inputs", help=".npz of real samples (default: random of the right shape)")
     ] = None,
     min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
-    min_seconds: Annotated[Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")] = None,
+    min_seconds: Annotated[
+        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")
+    ] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
     repeats: Annotated[
         Optional[int], typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled.")

@@ -221,7 +221,9 @@ def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inpu
     else:
         inputs = {"source": "calibration samples", "sha256": sha256_file(inputs_npz), "batch": 1}
     files = file_entries(engine_dir)
-    host = environment() if address.transport == "local" else {"hostname": address.text, "cpu_model": "", "cpu_count": 0}
+    host = (
+        environment() if address.transport == "local" else {"hostname": address.text, "cpu_model": "", "cpu_count": 0}
+    )
     key = {"files": files, "settings": settings, "inputs": inputs["sha256"],
            "host": [host["hostname"], host["cpu_model"], host["cpu_count"]]}  # fmt: skip
 

@@ -130,7 +130,7 @@ def _table(reports: list[dict]) -> str:
                  f"{s['p99_ms']:.3f}", f"{s['cv']:.1%}", f"{s['throughput_per_s']:.0f}", len(r["samples_ms"]),
                  f"{r['load_ms']:.1f}", f"{r['first_inference_ms']:.2f}", _accuracy(r), r["inputs"]["source"]]  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
 
 
 def render_html(report_set: dict) -> str:

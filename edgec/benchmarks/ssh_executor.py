@@ -84,7 +84,9 @@ class SshExecutor:
 
     def _simple(self, remote_command: str, step: str, timeout: float = 120) -> str:
         try:
-            done = subprocess.run(self.ssh(remote_command), capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(
+                self.ssh(remote_command), capture_output=True, text=True, timeout=timeout, check=False
+            )
         except subprocess.TimeoutExpired as exc:
             raise ConnectionLost(f"{step}: no answer within {timeout:.0f} s") from exc
         self._check(done.returncode, done.stderr, step)

@@ -26,7 +26,11 @@ def test_ssh_address_parts():
 
 def test_adb_address_parts():
     address = parse_device("adb://R58M123ABC?python=/data/local/tmp/py/bin/python3")
-    assert (address.transport, address.serial, address.python) == ("adb", "R58M123ABC", "/data/local/tmp/py/bin/python3")
+    assert (address.transport, address.serial, address.python) == (
+        "adb",
+        "R58M123ABC",
+        "/data/local/tmp/py/bin/python3",
+    )
     assert parse_device("adb://192.168.1.7:5555").serial == "192.168.1.7:5555"  # adb over TCP
     with pytest.raises(EdgecError, match="config= is an ssh option"):
         parse_device("adb://X?config=/y")

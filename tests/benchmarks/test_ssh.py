@@ -135,3 +135,15 @@ def test_unreachable_host_is_a_clear_error(capsys, bundles):
     code, _, err = run_cli(capsys, "bench", str(bundles / "host-cpu"), "--device", address)
     assert code == 2
     assert "could not open the SSH connection" in err and "refused" in err.lower()
+
+
+def test_build_benchmarks_on_the_device_named_in_the_config(capsys, sshd, tiny_model, write_config, tmp_path):
+    config = write_config(
+        f"model: {tiny_model.onnx}\ntargets: [{{name: host-cpu, precision: fp32}}]\n"
+        f"benchmark: {{min_runs: 20, min_seconds: 0.1, warmup_seconds: 0.05, device: '{sshd.address()}'}}\n"
+    )
+    code, _, err = run_cli(capsys, "build", str(config), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "host-cpu" / "benchmark.json").read_text())
+    assert report["environment"]["device_name"] == "loopback-sshd" and report["device"]["transport"] == "ssh"
+    assert len(report["samples_ms"]) >= 20

@@ -213,7 +213,10 @@ def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inpu
     from edgec.benchmarks.jobs import AgentJob
 
     settings = harness.agent_settings(config.benchmark, built["runtime_options"])
-    address = parse_device(config.benchmark.device)
+    try:
+        address = parse_device(config.benchmark.device)
+    except EdgecError as exc:
+        raise EdgecError(f"edgec.yaml: benchmark.device: {exc}") from exc
     if inputs_npz is None:  # no calibration data: the eval data if given, random inputs otherwise
         data = config.quantize.eval_data
         inputs_npz = cache.root / "inputs" / f"bench-{'eval-' + sha256_file(data) if data else 'random'}.npz"

@@ -93,6 +93,7 @@ def build(
         Optional[Path],
         typer.Option("--parity-data", help="With --model: .npz for the parity check (default: calibration)."),
     ] = None,
+    no_bench: Annotated[bool, typer.Option("--no-bench", help="Skip the benchmark stage.")] = False,
 ) -> None:
     """Build one bundle per target from CONFIG, or from --model FILE.onnx (stages already done are reused)."""
     from edgec.errors import EdgecError
@@ -103,8 +104,8 @@ def build(
 
         if config is not None:
             raise EdgecError("give either CONFIG or --model FILE.onnx, not both")
-        results = build_onnx(byo_config(model, calibration, target or [], precision), out, parity_data=parity_data,
-                             log=_log)  # fmt: skip
+        loaded = _maybe_without_bench(byo_config(model, calibration, target or [], precision), no_bench)
+        results = build_onnx(loaded, out, parity_data=parity_data, log=_log)
     else:
         from edgec.config import load_config
         from edgec.pipeline import build as run_build
@@ -113,8 +114,14 @@ def build(
             raise EdgecError("give CONFIG (edgec.yaml) or --model FILE.onnx --target NAME")
         if calibration or precision or parity_data:
             raise EdgecError("--calibration, --precision and --parity-data go with --model; CONFIG sets them itself")
-        results = run_build(load_config(config), out, only=target, log=_log)
+        results = run_build(_maybe_without_bench(load_config(config), no_bench), out, only=target, log=_log)
     console.print(build_table(results))
+
+
+def _maybe_without_bench(config, no_bench: bool):
+    if not no_bench:
+        return config
+    return config.model_copy(update={"benchmark": config.benchmark.model_copy(update={"enabled": False})})
 
 
 @app.command()
@@ -146,6 +153,55 @@ def inspect(
         print(json.dumps(info, indent=2))
     else:
         console.print(summary_table(model.name, info))
+
+
+@app.command()
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder, or an output folder holding several.")],
+    device: Annotated[
+        Optional[str], typer.Option("--device", "-d", help="ssh://[user@]host[:port][?python=PATH] or adb://SERIAL")
+    ] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the JSON report here.")] = None,
+    markdown_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    html_out: Annotated[Optional[Path], typer.Option("--html", help="Write an HTML page with plots here.")] = None,
+    inputs: Annotated[
+        Optional[Path], typer.Option("--inputs", help=".npz of real samples (default: random of the right shape)")
+    ] = None,
+    min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
+    min_seconds: Annotated[
+        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")
+    ] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
+    repeats: Annotated[
+        Optional[int], typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled.")
+    ] = None,
+    cpus: Annotated[Optional[str], typer.Option("--cpus", help="Pin the agent to these CPU ids, e.g. 2,3.")] = None,
+) -> None:
+    """Measure a bundle here or on a device; print a table and write the requested reports."""
+    from edgec.benchmarks.bench import bench as run_bench
+    from edgec.benchmarks.bench import write_reports
+    from edgec.config import BenchmarkConfig
+    from edgec.report import bench_table
+
+    overrides = {"min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "repeats": repeats,
+                 "cpus": _cpu_list(cpus)}  # fmt: skip
+    settings = BenchmarkConfig(**{k: v for k, v in overrides.items() if v is not None})
+    report_set = run_bench(bundle, device=device, data=inputs, settings=settings, log=_log)
+    console.print(bench_table(report_set))
+    for report in report_set["reports"]:
+        for warning in report["warnings"]:
+            console.print(f"[yellow]warning:[/yellow] {escape(report['target']['name'])}: {escape(warning)}")
+    for path in write_reports(report_set, json_path=json_out, markdown_path=markdown_out, html_path=html_out):
+        console.print(f"wrote {path}")
+
+
+def _cpu_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise EdgecError(f"--cpus {text!r}: expected CPU ids separated by commas, e.g. 2,3")
+    return [int(p) for p in parts]
 
 
 @app.command()

@@ -75,6 +75,9 @@ class BenchmarkConfig(StrictModel):
     min_runs: int = Field(100, ge=1)
     min_seconds: float = Field(2.0, ge=0)
     threads: int | None = Field(None, ge=1)
+    repeats: int = Field(1, ge=1, le=20, description="fresh agent processes per target; samples pooled")
+    cpus: list[int] | None = Field(None, min_length=1, description="pin the agent to these CPU ids (taskset)")
+    device: str | None = Field(None, description="ssh://… or adb://… to measure on a device; default: here")
 
 
 class Config(StrictModel):

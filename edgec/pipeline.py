@@ -183,12 +183,13 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
     if not info.get("engine_built", True):
         log(f"{profile.name}: engine not built: {info['skipped_reason']}")
     bench = None
-    if config.benchmark.enabled and inputs_npz is not None:
-        why_not = _why_not_benchmarked_here(profile, info)
+    if config.benchmark.enabled:
+        # A local measurement is honest only on the hardware the profile names; a device runs its own.
+        why_not = None if config.benchmark.device else _why_not_benchmarked_here(profile, info)
         if why_not:
             log(f"{profile.name}: benchmark skipped: {why_not}")
         else:
-            bench = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz).info
+            bench = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz, inputs, precision).info
     final = out / profile.name
     with staged_dir(final) as tmp:
         shutil.copytree(engine_dir, tmp, dirs_exist_ok=True)
@@ -274,19 +275,42 @@ def _quality_block(quantized, precision: str) -> dict | None:
     return dict(info)
 
 
-def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inputs_npz: Path):
-    settings = harness.agent_settings(config.benchmark, built["runtime_options"])
+def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inputs_npz: Path | None, specs,
+                     precision: str):  # fmt: skip
+    """Measure the built engine (here, or on `benchmark.device`); cached by files, settings, inputs, host."""
     from edgec.artifacts import file_entries
     from edgec.benchmarks.agent import environment
+    from edgec.benchmarks.bench_inputs import prepare_inputs
+    from edgec.benchmarks.devices import parse_device
+    from edgec.benchmarks.jobs import AgentJob
 
+    settings = harness.agent_settings(config.benchmark, built["runtime_options"])
+    try:
+        address = parse_device(config.benchmark.device)
+    except EdgecError as exc:
+        raise EdgecError(f"edgec.yaml: benchmark.device: {exc}") from exc
+    if inputs_npz is None:  # no calibration data: the eval data if given, random inputs otherwise
+        data = config.quantize.eval_data
+        inputs_npz = cache.root / "inputs" / f"bench-{'eval-' + sha256_file(data) if data else 'random'}.npz"
+        inputs = prepare_inputs(specs, data, inputs_npz, where=str(config.model))
+    else:
+        inputs = {"source": "calibration samples", "sha256": sha256_file(inputs_npz), "batch": 1}
     files = file_entries(engine_dir)
-    host = environment()
-    key = {"files": files, "settings": settings, "inputs": sha256_file(inputs_npz),
+    host = (
+        environment() if address.transport == "local" else {"hostname": address.text, "cpu_model": "", "cpu_count": 0}
+    )
+    key = {"files": files, "settings": settings, "inputs": inputs["sha256"],
            "host": [host["hostname"], host["cpu_model"], host["cpu_count"]]}  # fmt: skip
 
     def measure(tmp: Path) -> dict:
-        raw = harness.run_local(engine_dir / built["engine"], built["runner"], inputs_npz, settings)
-        inputs = {"source": "calibration samples", "sha256": sha256_file(inputs_npz), "batch": 1}
-        return harness.make_report(raw, files, inputs, settings)
+        job = AgentJob(bundle=engine_dir, files=[f["path"] for f in files], engine=built["engine"],
+                       backend=built["runner"], inputs_npz=inputs_npz, input_names=[s.name for s in specs],
+                       settings=settings, label=profile.name)  # fmt: skip
+        raw = harness.run_repeated(harness.make_executor(address), job, config.benchmark.repeats, cache.log)
+        report = harness.make_report(raw, files, inputs, settings)
+        report["target"] = {"name": profile.name, "backend": profile.backend,
+                            "backend_version": built["backend_version"], "precision": precision}  # fmt: skip
+        report["device"] = {**address.describe(), **raw.get("connection", {})}
+        return report
 
     return cache.run("benchmark", key, f"{profile.name}: benchmark", measure)

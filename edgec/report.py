@@ -52,3 +52,17 @@ def demo_table(result) -> Table:
         row("student", bundle.target, bundle.precision, bundle.accuracy, bundle.benchmark,
             _bundle_bytes(bundle.manifest))  # fmt: skip
     return table
+
+
+def bench_table(report_set: dict) -> Table:
+    """`edgec bench`: one row per measured target."""
+    device = report_set["device"]["address"]
+    table = Table("target", "precision", "p50 ms [95% CI]", "p90 ms", "p99 ms", "CV", "inf/s", "n", "inputs",
+                  title=f"edgec bench on {device}")  # fmt: skip
+    for r in report_set["reports"]:
+        s = r["summary"]
+        lo, hi = s["ci95_p50_ms"]
+        table.add_row(r["target"]["name"], r["target"]["precision"], f"{s['p50_ms']:.3f} [{lo:.3f}, {hi:.3f}]",
+                      f"{s['p90_ms']:.3f}", f"{s['p99_ms']:.3f}", f"{s['cv']:.1%}", f"{s['throughput_per_s']:.0f}",
+                      str(s["count"]), r["inputs"]["source"])  # fmt: skip
+    return table

@@ -1,121 +1,37 @@
 """The measurement agent: loads one engine, times it, prints the raw samples as JSON.
 
-This file is self-contained on purpose (standard library, numpy and the backend only): the same
-file runs in a subprocess on this machine and is copied to a remote device, where edgec itself
-is not installed. `edgec.runtime` imports its runners, so apps and benchmarks share one way of
-opening each engine.
+This file and `runners.py` are self-contained on purpose (standard library, numpy and the
+backend only): the same two files run in a subprocess on this machine and are copied to a remote
+device, where edgec itself is not installed.
 
     python agent.py --engine model.onnx --backend onnxruntime --inputs in.npz --settings '{…}'
+
+Progress lines (`EDGEC-PROGRESS {json}`) go to stdout while it runs, so a harness on the other
+end of an SSH or adb pipe sees it alive, and an agent whose harness has gone away dies on the
+next write (broken pipe) instead of burning the device for minutes.
 """
 
 from __future__ import annotations
 
-import abc
 import argparse
+import hashlib
 import json
 import os
 import platform
-import resource
 import socket
 import sys
 import time
 
 import numpy as np
 
+if __package__:  # imported as part of edgec
+    from edgec.benchmarks.runners import RUNNERS, Runner, make_runner
+else:  # run as a script (here or on a device): runners.py is copied next to this file
+    from runners import RUNNERS, Runner, make_runner
+
+__all__ = ["RUNNERS", "Runner", "environment", "make_runner", "measure", "main"]
 RESULT_MARKER = "EDGEC-RESULT "
-
-
-class Runner(abc.ABC):
-    """One engine, opened by one backend. Subclasses write `_load` and `_infer` only."""
-
-    backend = ""
-
-    def __init__(self, engine_path: str, options: dict | None = None) -> None:
-        self.engine_path = engine_path
-        self.options = dict(options or {})
-        self._loaded = False
-
-    def load(self) -> None:
-        self._load()
-        self._loaded = True
-
-    def infer(self, feeds: dict) -> dict:
-        if not self._loaded:
-            self.load()
-        return self._infer(feeds)
-
-    @abc.abstractmethod
-    def _load(self) -> None:
-        """Open the engine."""
-
-    @abc.abstractmethod
-    def _infer(self, feeds: dict) -> dict:
-        """Run once: {input name: array} -> {output name: array}."""
-
-
-class OnnxRuntimeRunner(Runner):
-    backend = "onnxruntime"
-
-    def _load(self) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        levels = {
-            "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }
-        opts.graph_optimization_level = levels[self.options.get("graph_optimization_level", "all")]
-        if self.options.get("threads"):
-            opts.intra_op_num_threads = int(self.options["threads"])
-            opts.inter_op_num_threads = 1
-        for key, value in (self.options.get("session_config") or {}).items():
-            opts.add_session_config_entry(str(key), str(value))  # e.g. replay an .ort model's saved optimizations
-        providers = self.options.get("providers") or ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(self.engine_path, opts, providers=providers)
-        self.output_names = [o.name for o in self.session.get_outputs()]
-
-    def _infer(self, feeds: dict) -> dict:
-        values = self.session.run(self.output_names, feeds)
-        return dict(zip(self.output_names, values, strict=True))
-
-
-class OpenVinoRunner(Runner):
-    backend = "openvino"
-
-    def _load(self) -> None:
-        import openvino as ov
-
-        core = ov.Core()
-        config = {
-            "PERFORMANCE_HINT": self.options.get("performance_hint", "LATENCY"),
-            # On AVX-512 BF16 CPUs OpenVINO silently runs bf16 unless told otherwise.
-            "INFERENCE_PRECISION_HINT": self.options.get("inference_precision", "f32"),
-        }
-        if self.options.get("threads"):
-            config["INFERENCE_NUM_THREADS"] = int(self.options["threads"])
-        device = self.options.get("device", "CPU")
-        if self.engine_path.endswith(".blob"):
-            with open(self.engine_path, "rb") as handle:
-                self.compiled = core.import_model(handle.read(), device, config)
-        else:
-            self.compiled = core.compile_model(self.engine_path, device, config)
-        self.request = self.compiled.create_infer_request()
-        self.output_names = [o.get_any_name() for o in self.compiled.outputs]
-
-    def _infer(self, feeds: dict) -> dict:
-        result = self.request.infer(feeds)
-        return {name: np.asarray(result[i]) for i, name in enumerate(self.output_names)}
-
-
-RUNNERS = {cls.backend: cls for cls in (OnnxRuntimeRunner, OpenVinoRunner)}
-
-
-def make_runner(backend: str, engine_path: str, options: dict | None = None) -> Runner:
-    if backend not in RUNNERS:
-        raise ValueError(f"no runner for backend {backend!r} (known: {', '.join(RUNNERS)})")
-    return RUNNERS[backend](engine_path, options)
+PROGRESS_MARKER = "EDGEC-PROGRESS "
 
 
 def _read_text(path: str) -> str | None:
@@ -141,13 +57,20 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
 
 
 def _backend_versions() -> dict:
+    """Versions from package metadata: importing a backend only to ask costs seconds and, for
+    OpenVINO, writes a telemetry session file on the device. Modules already loaded report directly."""
+    from importlib import metadata
+
     versions = {"numpy": np.__version__}
-    for name in ("onnxruntime", "openvino", "tensorrt"):
+    for name in ("onnxruntime", "openvino", "tensorrt", "torch"):
+        module = sys.modules.get(name)
         try:
-            module = __import__(name)
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            if module is None:
+                continue
+        if module is not None:  # the exact build that ran (e.g. OpenVINO's full build string)
             versions[name] = getattr(module, "__version__", None) or module.get_version()
-        except Exception:  # noqa: BLE001 - an absent or broken backend is simply not recorded
-            continue
     return versions
 
 
@@ -156,9 +79,12 @@ def environment() -> dict:
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "hostname": socket.gethostname(),
+        # Set by the device's own login environment (e.g. sshd SetEnv), else the hostname.
+        "device_name": os.environ.get("EDGEC_DEVICE_NAME") or socket.gethostname(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "python": platform.python_version(),
+        "python_executable": sys.executable,
         "cpu_model": model,
         "cpu_flags": flags,
         "cpu_count": os.cpu_count(),
@@ -170,9 +96,18 @@ def environment() -> dict:
     }
 
 
-def _peak_rss_bytes() -> int:
+def _peak_rss_bytes() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def progress(stage: str, **fields) -> None:
+    sys.stdout.write(PROGRESS_MARKER + json.dumps({"stage": stage, **fields}) + "\n")
+    sys.stdout.flush()
 
 
 def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
@@ -185,6 +120,7 @@ def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
     start = clock()
     runner.infer(feeds[0])
     first_ms = (clock() - start) * 1e3
+    progress("loaded", load_ms=load_ms, first_inference_ms=first_ms)
 
     warm_runs, warm_s = int(settings.get("warmup_runs", 10)), float(settings.get("warmup_seconds", 0.5))
     count, began = 0, clock()
@@ -196,27 +132,46 @@ def measure(runner: Runner, feeds: list[dict], settings: dict) -> dict:
     min_runs, min_s = int(settings.get("min_runs", 100)), float(settings.get("min_seconds", 2.0))
     max_runs = int(settings.get("max_runs", 1_000_000))
     samples: list[float] = []
-    began = clock()
+    engine: list[float] = []
+    timed_by_engine = runner.engine_ms() is not None
+    began = next_report = clock()
     while (len(samples) < min_runs or clock() - began < min_s) and len(samples) < max_runs:
         feed = feeds[len(samples) % len(feeds)]
         t0 = clock()
         runner.infer(feed)
-        samples.append((clock() - t0) * 1e3)
+        t1 = clock()
+        samples.append((t1 - t0) * 1e3)
+        if timed_by_engine:
+            engine.append(runner.engine_ms())
+        if t1 >= next_report:  # outside the timed region; about once a second
+            progress("measuring", samples=len(samples))
+            next_report = clock() + 1.0
     return {
         "samples_ms": samples,
         "warmup": warmup,
         "load_ms": load_ms,
         "first_inference_ms": first_ms,
         "peak_rss_bytes": _peak_rss_bytes(),
+        "threads": runner.thread_settings(),
+        "engine_samples_ms": engine or None,
     }
 
 
-def load_feeds(npz_path: str, limit: int = 64) -> list[dict]:
+def load_feeds(npz_path: str, names: list[str] | None = None, limit: int = 64) -> list[dict]:
     """Per-sample feeds (batch 1) from an .npz keyed by input name, first axis = sample."""
     with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+        keys = names or [k for k in data.files if k != "labels"]  # edgec data files keep labels beside inputs
+        arrays = {name: data[name] for name in keys}
     count = min(len(a) for a in arrays.values())
     return [{name: a[i : i + 1] for name, a in arrays.items()} for i in range(min(count, limit))]
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,13 +179,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", required=True)
     parser.add_argument("--backend", required=True, choices=sorted(RUNNERS))
     parser.add_argument("--inputs", required=True, help=".npz keyed by input name")
+    parser.add_argument("--input-names", default="", help="comma-separated graph inputs to feed (default: all)")
     parser.add_argument("--settings", default="{}", help="JSON: loop settings and runner options")
+    parser.add_argument("--hash", nargs="*", default=[], help="files to sha256 where they are measured")
+    parser.add_argument("--result", help="also write the result JSON to this file (for adb pull)")
     args = parser.parse_args(argv)
     settings = json.loads(args.settings)
+    if settings.get("cpus"):
+        # Before the engine starts its threads, which inherit the affinity. On shared or
+        # big.LITTLE machines, where a run lands decides its speed more than anything measured.
+        try:
+            os.sched_setaffinity(0, {int(c) for c in settings["cpus"]})
+        except (OSError, AttributeError) as exc:
+            sys.exit(f"cannot pin to CPUs {settings['cpus']} on this device ({exc}); it has {os.cpu_count()} CPUs")
     runner = make_runner(args.backend, args.engine, settings.get("runner_options"))
-    result = measure(runner, load_feeds(args.inputs), settings)
+    names = [n for n in args.input_names.split(",") if n] or None
+    result = measure(runner, load_feeds(args.inputs, names), settings)
     result["environment"] = environment()
-    sys.stdout.write(RESULT_MARKER + json.dumps(result) + "\n")
+    result["measured_files"] = {path: sha256_file(path) for path in args.hash}
+    line = json.dumps(result)
+    if args.result:
+        with open(args.result, "w", encoding="utf-8") as handle:
+            handle.write(line)
+    sys.stdout.write(RESULT_MARKER + line + "\n")
     sys.stdout.flush()
     return 0
 

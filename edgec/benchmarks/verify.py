@@ -88,7 +88,9 @@ def check_summary(report: dict) -> Finding:
     reported = report.get("summary")
     if not isinstance(reported, dict):
         return Finding("summary", False, "the report has no summary block")
-    recomputed = stats.summarize(report["samples_ms"])
+    # Reports pooled from several processes (`--repeats`) carry their run lengths: the bootstrap
+    # resamples within each run, so the same lengths must be given to reproduce the summary.
+    recomputed = stats.summarize(report["samples_ms"], report.get("run_lengths"))
     # Keys a later edgec adds to the summary are not held against an older report; the core
     # ones must be there.
     wrong = [k for k in REQUIRED_SUMMARY_KEYS if k not in reported]

@@ -6,6 +6,7 @@ folder and renamed into place, so a killed build never leaves a bundle that look
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import shutil
 from collections.abc import Callable
@@ -240,7 +241,8 @@ def _why_not_benchmarked_here(profile: TargetProfile, info: dict) -> str | None:
 
     if not info.get("engine_built", True):
         return "no engine was built"
-    if info["runner"] not in RUNNERS:
+    # Runner names are their backends' module names (onnxruntime, openvino, tensorrt, torch).
+    if info["runner"] not in RUNNERS or importlib.util.find_spec(info["runner"]) is None:
         return f"no {info['runner']} runner on this machine; measure on the device (`edgec bench BUNDLE --device …`)"
     arch = profile.hardware.cpu_arch
     host = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine().lower(), platform.machine().lower())

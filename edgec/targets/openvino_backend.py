@@ -20,7 +20,8 @@ class OpenVinoBuilder(Builder):
         return ov.get_version()
 
     def build(self, model: Path, precision: str, profile: TargetProfile, out_dir: Path) -> BuildResult:
-        converted = ov.convert_model(str(model))
+        # An .xml is already IR (NNCF's INT8 output); convert_model reads only framework formats.
+        converted = ov.Core().read_model(str(model)) if model.suffix == ".xml" else ov.convert_model(str(model))
         engine = out_dir / "model.xml"
         # FP16 weights only when asked for: the CPU plugin decompresses them on load.
         ov.save_model(converted, str(engine), compress_to_fp16=precision == "fp16")

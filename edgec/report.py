@@ -52,3 +52,14 @@ def demo_table(result) -> Table:
         row("student", bundle.target, bundle.precision, bundle.accuracy, bundle.benchmark,
             _bundle_bytes(bundle.manifest))  # fmt: skip
     return table
+
+
+def quantize_table(results) -> Table:
+    """One row per quantization recipe: the budget's metric before/after and what stayed float."""
+    table = Table("recipe", "targets", "metric", "float", "quantized", "drop", "budget", "kept in float")
+    for r in results:
+        q = r.report["quality"]
+        kept = ", ".join(q["kept_in_float"]) or "—"
+        table.add_row(r.recipe.name, ", ".join(r.targets), q["metric"], f"{q['float']:.2f}", f"{q['quantized']:.2f}",
+                      f"{q['drop']:.2f}", f"{q['max_drop']:.2f}", kept)  # fmt: skip
+    return table

@@ -72,6 +72,11 @@ def quantize_openvino(
 
     `judge` (an `edgec.compile.sensitivity.Judge`) with `judge_data` turns on accuracy control."""
     nncf, ov = _import()
+    import logging
+
+    from nncf.common.logging import nncf_logger
+
+    nncf_logger.setLevel(logging.WARNING)  # its INFO lines would interleave with edgec's own log
     model = ov.convert_model(str(onnx_path))
     calibration = nncf.Dataset(calib.feeds())
     common = {

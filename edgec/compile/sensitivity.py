@@ -1,9 +1,11 @@
 """The accuracy budget: when INT8 loses more than `max_drop`, keep the most sensitive layers in
 float, one at a time, until the budget holds or nothing is left to try.
 
-Sensitivity is measured layer by layer: each quantized compute node is kept in float on its own
-(everything else INT8) and the graph is scored on the judge data. The node whose exclusion wins
-back the most (metric first, cosine to the float outputs to break ties) is the most sensitive.
+Sensitivity is measured layer by layer: each quantized compute node is quantized on its own
+(every other candidate kept in float) and the graph is scored on the judge data. The node that
+alone loses the most (metric first, cosine to the float outputs to break ties) is the most
+sensitive. (Keeping one node at a time in float measures less well: an activation with an
+outlier range hurts through its producer and its consumer alike, so no single exclusion helps.)
 Calibration ranges are cached, so each trial is a re-quantization and an evaluation, not a new
 calibration run.
 """
@@ -87,7 +89,7 @@ def quantize_within_budget(
 
     ranked = rank_sensitivity(quantize, evaluate, judge, candidates(path), base, work_dir)
     result.sensitivity = ranked
-    log("sensitivity: " + ", ".join(f"{r['node']} ({r['score_alone_in_float']:.2f})" for r in ranked[:5]))
+    log("sensitivity: " + ", ".join(f"{r['node']} ({r['score_alone_in_int8']:.2f})" for r in ranked[:5]))
     kept: list[str] = []
     for step, entry in enumerate(ranked[:max_float_nodes], 1):
         kept.append(entry["node"])
@@ -104,18 +106,20 @@ def quantize_within_budget(
 
 
 def _why(entry: dict) -> str:
-    return (f"most sensitive left: alone in float it scores {entry['score_alone_in_float']:.2f} "
-            f"(cosine {entry['cosine_alone_in_float']:.4f})")  # fmt: skip
+    return (f"most sensitive left: quantized alone it scores {entry['score_alone_in_int8']:.2f} "
+            f"(cosine {entry['cosine_alone_in_int8']:.4f})")  # fmt: skip
 
 
 def rank_sensitivity(quantize: Quantizer, evaluate: Evaluator, judge: Judge, nodes: list[str],
                      base: list[str], work_dir: Path) -> list[dict]:  # fmt: skip
-    """Each candidate kept in float alone; most sensitive (largest recovery) first."""
+    """Each candidate quantized alone (the others in float); most sensitive (largest loss) first."""
+    nodes = [n for n in nodes if n not in base]
     rows = []
-    for i, node in enumerate(n for n in nodes if n not in base):
-        _, outputs, score = _trial(quantize, evaluate, judge, base + [node], work_dir / f"sens-{i}.onnx")
-        rows.append({"node": node, "score_alone_in_float": score, "cosine_alone_in_float": judge.cosine(outputs)})
-    rows.sort(key=lambda r: (-r["score_alone_in_float"], -r["cosine_alone_in_float"]))
+    for i, node in enumerate(nodes):
+        others = [n for n in nodes if n != node]
+        _, outputs, score = _trial(quantize, evaluate, judge, base + others, work_dir / f"sens-{i}.onnx")
+        rows.append({"node": node, "score_alone_in_int8": score, "cosine_alone_in_int8": judge.cosine(outputs)})
+    rows.sort(key=lambda r: (r["score_alone_in_int8"], r["cosine_alone_in_int8"]))
     return rows
 
 

@@ -104,6 +104,7 @@ class CalibrationSet:
                 f"{sorted(expected)}"
                 + (f"; missing input {', '.join(repr(m) for m in sorted(missing))}" if missing else "")
                 + (f"; unknown input {', '.join(repr(x) for x in sorted(extra))}" if extra else "")
+                + f" (every sample is affected, from {self.describe(0)})"
             )
         if len(self) == 0:
             name = sorted(self.arrays)[0] if self.arrays else "(none)"

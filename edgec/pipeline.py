@@ -100,10 +100,11 @@ def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log 
         inputs_npz = cache.root / "inputs" / f"{calib.fingerprint()}.npz"
         if not inputs_npz.exists():
             atomic_write_bytes(inputs_npz, calib.sample(64, 0).to_npz_bytes())
+    # Every target's graph first: a budget no recipe can hold stops the run before any bundle.
+    graphs = [_quantize_stage(cache, config, config.model, model_sha, calib, evalset, profile, precision,
+                              model_proto, log) for profile, precision in targets]  # fmt: skip
     results = []
-    for profile, precision in targets:
-        quantized = _quantize_stage(cache, config, config.model, model_sha, calib, evalset, profile, precision,
-                                    model_proto, log)  # fmt: skip
+    for (profile, precision), quantized in zip(targets, graphs, strict=True):
         source = quantized.path / quantized.info["file"] if quantized else config.model
         results.append(
             _build_target(

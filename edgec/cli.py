@@ -205,6 +205,21 @@ def _cpu_list(text: str | None) -> list[int] | None:
 
 
 @app.command()
+def quantize(
+    config: Annotated[Path, typer.Argument(help="edgec.yaml")],
+    target: Annotated[Optional[list[str]], typer.Option("--target", "-t", help="Only these targets' recipes.")] = None,
+    out: OutOption = Path("edgec-out"),
+) -> None:
+    """Calibrate and quantize CONFIG's model for its targets; print the quality table."""
+    from edgec.compile.quantize_command import quantize as run_quantize
+    from edgec.config import load_config
+    from edgec.report import quantize_table
+
+    results = run_quantize(load_config(config), out, only=target, log=_log)
+    console.print(quantize_table(results))
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="edgec.yaml")]) -> None:
     """Check CONFIG: keys, types, files and target names. Exit 2 with every problem listed."""
     from edgec.config import load_config

@@ -12,34 +12,123 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from edgec.benchmarks.gate_config import GatesConfig
 from edgec.compile.config import ExportConfig
 from edgec.errors import EdgecError
-from edgec.schema import InputFile, Precision, StrictModel
+from edgec.schema import InputFile, Precision, StrictModel, existing_file
 
 __all__ = ["Config", "InputFile", "Precision", "StrictModel", "load_config", "validate_mapping"]
 
 MAX_CONFIG_BYTES = 1 << 20
 
 
-class CalibrationConfig(StrictModel):
-    """Where calibration samples come from and how many are used."""
+def _existing_path(value: Path, info: ValidationInfo) -> Path:
+    base = Path((info.context or {}).get("base_dir", "."))
+    path = value if value.is_absolute() else base / value
+    if not path.exists():
+        raise ValueError(f"path '{value}' not found (looked for {path.resolve()})")
+    return path.resolve()
 
-    data: InputFile = Field(description=".npz with one array per graph input, first axis = sample")
+
+def _existing_dir(value: Path, info: ValidationInfo) -> Path:
+    path = _existing_path(value, info)
+    if not path.is_dir():
+        raise ValueError(f"'{value}' is not a folder")
+    return path
+
+
+InputPath = Annotated[Path, AfterValidator(_existing_path)]  # a file or a folder
+InputDir = Annotated[Path, AfterValidator(_existing_dir)]
+
+
+class ImagePreprocess(StrictModel):
+    """How an image file becomes one sample of a graph input (what the app does before inference)."""
+
+    input: str | None = Field(None, description="graph input the images feed (default: the only input)")
+    size: tuple[int, int] = Field(description="[height, width] after resizing")
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    color: Literal["rgb", "gray"] = "rgb"
+    resample: Literal["bilinear", "bicubic", "nearest"] = "bilinear"
+    scale: float = Field(1 / 255, description="pixel values are multiplied by this first")
+    mean: list[float] = Field([0.0], description="per channel (or one value), subtracted after scaling")
+    std: list[float] = Field([1.0], description="per channel (or one value), divided by after the mean")
+
+
+class CalibrationConfig(StrictModel):
+    """Where calibration samples come from, how many are used and how ranges are computed.
+
+    Exactly one source: `data` (.npz/.npy file, or a folder of them keyed by input name),
+    `images` (+ `preprocess`), `text` (+ `tokenizer`) or `callable` ("module:attr" or
+    "file.py:attr", the one config value that runs user code, and only because the user names it).
+    """
+
+    data: InputPath | None = Field(None, description=".npz/.npy file or folder; first axis = sample")
+    images: InputDir | None = Field(None, description="folder of images; sub-folders are class labels")
+    preprocess: ImagePreprocess | None = None
+    text: InputFile | None = Field(None, description="UTF-8 text file, one sample per non-empty line")
+    tokenizer: InputDir | None = Field(None, description="Hugging Face tokenizer folder (tokenizer.json)")
+    max_length: int = Field(128, ge=1, le=65536)
+    callable: str | None = Field(None, pattern=r"^[A-Za-z0-9_./-]+(\.py)?:[A-Za-z_][A-Za-z0-9_.]*$")
     samples: int = Field(256, ge=1, le=100_000)
     seed: int = 0
     method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    percentile: float = Field(99.999, gt=90, le=100, description="for method: percentile")
+    cache: bool = Field(True, description="reuse calibration ranges keyed by model + data + method")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CalibrationConfig:
+        given = [k for k in ("data", "images", "text", "callable") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of data, images, text, callable (got {given or 'none'})")
+        if self.images is not None and self.preprocess is None:
+            raise ValueError("'images' needs a 'preprocess' section (size, layout, mean, std)")
+        if self.text is not None and self.tokenizer is None:
+            raise ValueError("'text' needs a 'tokenizer' folder")
+        return self
+
+    @field_validator("callable")
+    @classmethod
+    def _resolve_callable_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # "file.py:attr" is a file next to the config; make it absolute now, like every path.
+        if value is None or ".py:" not in value:
+            return value
+        file, attr = value.rsplit(":", 1)
+        path = existing_file(Path(file), info)
+        return f"{path}:{attr}"
 
 
 class QuantizeConfig(StrictModel):
-    """The accuracy budget that INT8 must hold."""
+    """How INT8 is made and the accuracy budget it must hold."""
 
-    eval_data: InputFile | None = Field(None, description=".npz with the graph inputs and, for top1, a 'labels' array")
+    eval_data: InputPath | None = Field(
+        None, description=".npz/.npy (file or folder) with the graph inputs and, for top1, a 'labels' array"
+    )
     metric: Literal["top1", "agreement", "cosine"] = "top1"
     max_drop: float = Field(1.0, ge=0, description="points (top1/agreement) or cosine x100")
     per_channel: bool = True
+    preset: Literal["auto", "x86-vnni", "arm", "tensorrt"] = Field("auto", description="auto: from the target profile")
+    mode: Literal["auto", "static", "dynamic"] = Field(
+        "auto", description="auto: dynamic for transformer-style graphs on CPU"
+    )
+    fallback: bool = Field(True, description="keep the most sensitive layers in float until the budget holds")
+    max_float_nodes: int = Field(16, ge=0, description="give up after keeping this many nodes in float")
+    exclude: list[str] = Field([], description="node names always kept in float")
+    fp16_op_block_list: list[str] = Field([], description="op types kept in fp32 in an FP16 graph")
+    tool: Literal["auto", "onnxruntime", "modelopt"] = Field(
+        "auto", description="modelopt: nvidia-modelopt for tensorrt targets"
+    )
+    trt_calibration_table: bool = Field(
+        False, description="write a TensorRT 10 calibration table next to the INT8 graph"
+    )
 
 
 def _profile_file(value: Path, info: ValidationInfo) -> Path:

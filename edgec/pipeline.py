@@ -19,14 +19,13 @@ from edgec.artifacts import (
     folder_lock,
     prepare_output_folder,
     sha256_file,
+    sha256_json,
     staged_dir,
     sweep_temporaries,
 )
 from edgec.benchmarks import harness
 from edgec.calibration.dataset import CalibrationSet
-from edgec.compile import quality as quality_mod
 from edgec.compile.graph import check_model, io_specs, read_provenance
-from edgec.compile.quantize import quantize_static_int8
 from edgec.config import Config
 from edgec.errors import EdgecError
 from edgec.manifest import BENCHMARK, MANIFEST, manifest
@@ -66,99 +65,79 @@ def _select_targets(config: Config, only: list[str] | None) -> list[tuple[Target
 
 
 def _load_data(config: Config, specs) -> tuple[CalibrationSet | None, CalibrationSet | None]:
+    """Calibration samples (any configured source, checked and sampled) and eval data (checked)."""
+    from edgec.calibration.sources import load_calibration
+
     calib = evalset = None
     if config.calibration:
-        calib = CalibrationSet.from_file(config.calibration.data)
-        calib.check(specs)
-        calib = calib.sample(config.calibration.samples, config.calibration.seed)
+        calib = load_calibration(config.calibration, specs)
     if config.quantize.eval_data:
         evalset = CalibrationSet.from_file(config.quantize.eval_data)
         evalset.check(specs)
     return calib, evalset
 
 
-def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: str, calib, evalset):
-    import onnxruntime as ort
+def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: str, calib, evalset,
+                    profile: TargetProfile, precision: str, model_proto, log: Log = print):  # fmt: skip
+    """The graph `profile` is built from at `precision` (None: the float graph as it is)."""
+    from edgec.compile.quantize import is_transformer_graph
+    from edgec.compile.quantize_stage import quantize_stage, recipe_for
 
-    q = config.quantize
-    judge = evalset or calib
-    metric = q.metric if judge.labels is not None or q.metric != "top1" else "agreement"
-    key = {
-        "model": model_sha, "calibration": calib.fingerprint(), "method": config.calibration.method,
-        "per_channel": q.per_channel, "eval": judge.fingerprint(), "metric": metric, "ort": ort.__version__,
-    }  # fmt: skip
-
-    def build(tmp: Path) -> dict:
-        out = quantize_static_int8(model, calib, tmp / "model.int8.onnx", method=config.calibration.method,
-                                   per_channel=q.per_channel)  # fmt: skip
-        ref = quality_mod.run_onnx(model, judge)
-        got = quality_mod.run_onnx(out, judge)
-        float_score = quality_mod.score(ref, metric, judge.labels, ref)
-        int8_score = quality_mod.score(got, metric, judge.labels, ref)
-        return {
-            "metric": metric, "float": float_score, "quantized": int8_score,
-            "drop": float_score - int8_score, "fidelity": quality_mod.fidelity(got, ref),
-            "kept_in_float": [], "max_drop": q.max_drop,
-        }  # fmt: skip
-
-    result = cache.run("quantize", key, "quantize int8", build)
-    if result.info["drop"] > config.quantize.max_drop:
-        raise EdgecError(
-            f"INT8 loses {result.info['drop']:.2f} points of {metric} "
-            f"(budget quantize.max_drop = {q.max_drop}); raise the budget or build fp32"
-        )
-    return result
+    recipe = recipe_for(config, profile.backend, profile.cpu_arch, precision, is_transformer_graph(model_proto))
+    if recipe is None:
+        return None
+    return quantize_stage(cache, config, model, model_sha, recipe, calib, evalset, log)
 
 
 def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log = print) -> list[BundleResult]:
-    out = prepare_output_folder(out)
-    with folder_lock(out, on_wait=log):
-        if config.model is None:  # an `export:` section: export (cached) per opset, then build from that ONNX
-            from edgec.compile.export_build import build_from_export
+    if config.model is None:  # an `export:` section: export (cached) per opset, then build from that ONNX
+        from edgec.compile.export_build import build_from_export
 
+        out = prepare_output_folder(out)
+        with folder_lock(out, on_wait=log):
             return build_from_export(config, out, only, log, build)
-        return _build_locked(config, out, only, log)
-
-
-def _build_locked(config: Config, out: Path, only: list[str] | None, log: Log) -> list[BundleResult]:
-    sweep_temporaries(out)
-    cache = StageCache(out / ".cache", log)
     model_proto = check_model(config.model)
     inputs, outputs = io_specs(model_proto)
     model_sha = sha256_file(config.model)
     targets = _select_targets(config, only)
-    calib, evalset = _load_data(config, inputs)
+    calib, evalset = _load_data(config, inputs)  # before anything is written: bad data leaves no trace
     needs_int8 = any(precision == "int8" for _, precision in targets)
     if needs_int8 and calib is None:
         raise EdgecError(f"{config.model.name}: INT8 targets need a 'calibration:' section with data")
-    quantized = _quantize_stage(cache, config, config.model, model_sha, calib, evalset) if needs_int8 else None
-    inputs_npz = None
-    if calib is not None:
-        inputs_npz = cache.root / "inputs" / f"{calib.fingerprint()}.npz"
-        if not inputs_npz.exists():
-            atomic_write_bytes(inputs_npz, calib.sample(64, 0).to_npz_bytes())
-    results = []
-    for profile, precision in targets:
-        source = quantized.path / "model.int8.onnx" if precision == "int8" else config.model
-        results.append(
-            _build_target(
-                cache,
-                config,
-                out,
-                profile,
-                precision,
-                source,
-                model_sha,
-                model_proto,
-                inputs,
-                outputs,
-                calib,
-                quantized,
-                inputs_npz,
-                log,
-            )  # fmt: skip
-        )
-    return results
+    out = prepare_output_folder(out)
+    with folder_lock(out, on_wait=log):  # one writer per output folder (re-entrant in a process)
+        sweep_temporaries(out)
+        cache = StageCache(out / ".cache", log)
+        inputs_npz = None
+        if calib is not None:
+            inputs_npz = cache.root / "inputs" / f"{calib.fingerprint()}.npz"
+            if not inputs_npz.exists():
+                atomic_write_bytes(inputs_npz, calib.sample(64, 0).to_npz_bytes())
+        # Every target's graph first: a budget no recipe can hold stops the run before any bundle.
+        graphs = [_quantize_stage(cache, config, config.model, model_sha, calib, evalset, profile, precision,
+                                  model_proto, log) for profile, precision in targets]  # fmt: skip
+        results = []
+        for (profile, precision), quantized in zip(targets, graphs, strict=True):
+            source = quantized.path / quantized.info["file"] if quantized else config.model
+            results.append(
+                _build_target(
+                    cache,
+                    config,
+                    out,
+                    profile,
+                    precision,
+                    source,
+                    model_sha,
+                    model_proto,
+                    inputs,
+                    outputs,
+                    calib,
+                    quantized,
+                    inputs_npz,
+                    log,
+                )  # fmt: skip
+            )
+        return results
 
 
 def _build_target(cache, config, out, profile, precision, source, model_sha, model_proto, inputs, outputs,
@@ -167,6 +146,8 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
     # Caches that outlive one build (TensorRT's timing cache): per target, beside the stage cache.
     builder.state_dir = cache.root / "state" / profile.name
     source_sha = sha256_file(source)
+    if source.suffix == ".xml":  # OpenVINO IR: the weights live in the .bin next to it
+        source_sha = sha256_json([source_sha, sha256_file(source.with_suffix(".bin"))])
     key = {"source": source_sha, "profile": profile.sha256, "precision": precision,
            "backend": profile.backend, "backend_version": builder.version()}  # fmt: skip
 
@@ -204,7 +185,12 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
             outputs=[s.as_dict() for s in outputs],
             calibration=None
             if calib is None or precision != "int8"
-            else {"samples": len(calib), "sha256": calib.fingerprint(), "method": config.calibration.method},
+            else {
+                "samples": len(calib),
+                "sha256": calib.fingerprint(),
+                "method": config.calibration.method,
+                "source": _source_kind(config),
+            },  # fmt: skip
             quality=_quality_block(quantized, precision),
             provenance=read_provenance(model_proto),
             build={
@@ -269,12 +255,17 @@ def _host_cpu_flags() -> set[str] | None:
 
 
 def _quality_block(quantized, precision: str) -> dict | None:
+    """The manifest's quality block (ARCHITECTURE.md keys first; steps say what was tried)."""
     if quantized is None:
         return None
     info = quantized.info
-    if precision != "int8":
-        return {**info, "quantized": None, "drop": None, "fidelity": None, "kept_in_float": []}
-    return dict(info)
+    return {**info["quality"], "recipe": info["recipe"], "tool": info["tool"], "preset": info.get("preset"),
+            "mode": info.get("mode")}  # fmt: skip
+
+
+def _source_kind(config: Config) -> str:
+    c = config.calibration
+    return next(k for k in ("data", "images", "text", "callable") if getattr(c, k) is not None)
 
 
 def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inputs_npz: Path | None, specs,

@@ -66,3 +66,14 @@ def bench_table(report_set: dict) -> Table:
                       f"{s['p90_ms']:.3f}", f"{s['p99_ms']:.3f}", f"{s['cv']:.1%}", f"{s['throughput_per_s']:.0f}",
                       str(s["count"]), r["inputs"]["source"])  # fmt: skip
     return table
+
+
+def quantize_table(results) -> Table:
+    """One row per quantization recipe: the budget's metric before/after and what stayed float."""
+    table = Table("recipe", "targets", "metric", "float", "quantized", "drop", "budget", "kept in float")
+    for r in results:
+        q = r.report["quality"]
+        kept = ", ".join(q["kept_in_float"]) or "—"
+        table.add_row(r.recipe.name, ", ".join(r.targets), q["metric"], f"{q['float']:.2f}", f"{q['quantized']:.2f}",
+                      f"{q['drop']:.2f}", f"{q['max_drop']:.2f}", kept)  # fmt: skip
+    return table

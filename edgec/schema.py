@@ -20,7 +20,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _existing_file(value: Path, info: ValidationInfo) -> Path:
+def existing_file(value: Path, info: ValidationInfo) -> Path:
     base = Path((info.context or {}).get("base_dir", "."))
     path = value if value.is_absolute() else base / value
     if not path.is_file():
@@ -29,4 +29,4 @@ def _existing_file(value: Path, info: ValidationInfo) -> Path:
 
 
 # A path in a config: resolved against the config file's folder, and it must exist.
-InputFile = Annotated[Path, AfterValidator(_existing_file)]
+InputFile = Annotated[Path, AfterValidator(existing_file)]

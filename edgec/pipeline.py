@@ -171,7 +171,8 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
         if why_not:
             log(f"{profile.name}: benchmark skipped: {why_not}")
         else:
-            bench = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz, inputs, precision).info
+            measured = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz, inputs, precision)
+            bench = None if measured is None else measured.info
     final = out / profile.name
     with staged_dir(final) as tmp:
         shutil.copytree(engine_dir, tmp, dirs_exist_ok=True)
@@ -285,7 +286,15 @@ def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inpu
     if inputs_npz is None:  # no calibration data: the eval data if given, random inputs otherwise
         data = config.quantize.eval_data
         inputs_npz = cache.root / "inputs" / f"bench-{'eval-' + sha256_file(data) if data else 'random'}.npz"
-        inputs = prepare_inputs(specs, data, inputs_npz, where=str(config.model))
+        try:
+            inputs = prepare_inputs(specs, data, inputs_npz, where=str(config.model))
+        except EdgecError as exc:
+            if data is not None:
+                raise
+            # Random inputs cannot fill a named dim (a sequence length) or a state tensor: the build
+            # is still good, the measurement needs the user's samples (`edgec bench --inputs`).
+            cache.log(f"{profile.name}: benchmark skipped: {exc}")
+            return None
     else:
         inputs = {"source": "calibration samples", "sha256": sha256_file(inputs_npz), "batch": 1}
     files = file_entries(engine_dir)

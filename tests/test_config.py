@@ -48,7 +48,7 @@ def test_typo_wrong_type_and_missing_file_are_all_reported(project, capsys):
     assert "Traceback" not in err
     assert f"{path}: targts: unknown key" in err
     assert f"{path}: calibration.samples: input should be a valid integer" in err
-    assert "calibration.data: file 'nope.npz' not found" in err
+    assert "calibration.data: path 'nope.npz' not found" in err
 
 
 def test_literal_error_names_the_allowed_values(project, capsys):

@@ -21,7 +21,7 @@ CASES = [
     (
         "missing-calib",
         GOOD_CONFIG.replace("calib.npz", "absent.npz"),
-        ["calibration.data: file 'absent.npz' not found"],
+        ["calibration.data: path 'absent.npz' not found"],
     ),
     ("empty", "", ["config is empty"]),
     ("comments-only", "# nothing here\n", ["config is empty"]),

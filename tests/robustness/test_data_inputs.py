@@ -52,7 +52,7 @@ def _images(n=64, dtype=np.float32):
 
 
 CALIB_CASES = [
-    ("wrong-name", {"pixels": _images()}, ["calib.npz", "missing ['input']", "unknown ['pixels']"]),
+    ("wrong-name", {"pixels": _images()}, ["calib.npz", "missing input 'input'", "unknown input 'pixels'"]),
     ("wrong-shape", {"input": np.zeros((64, 1, 9, 9), np.float32)}, ["calib.npz", "input 'input'", "axis 2"]),
     ("wrong-rank", {"input": np.zeros((64, 64), np.float32)}, ["calib.npz", "input 'input'", "dims"]),
     ("wrong-dtype", {"input": _images(dtype=np.float64)}, ["calib.npz", "input 'input'", "float64"]),
@@ -100,4 +100,4 @@ def test_labels_count_mismatch(cli, project):
 def test_eval_data_with_wrong_input(cli, project):
     np.savez(project / "eval.npz", image=_images(), labels=np.zeros(64, np.int64))
     result, _ = _build(cli, project)
-    result.assert_user_error("eval.npz", "missing ['input']")
+    result.assert_user_error("eval.npz", "missing input 'input'")

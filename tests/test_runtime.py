@@ -118,9 +118,9 @@ def test_second_build_redoes_no_stage(built):
     assert stage_lines and all(": cached (" in line for line in stage_lines), log
     assert any(line.startswith("quantize ") and ": cached (" in line for line in stage_lines)
     assert sum(": build " in line for line in stage_lines) == len(ACCEPTANCE) + 1
-    # The same stages as the first run (which did each, or reused one a target before it made).
+    # Only stages the first run made (a cached quantize stage also skips the calibration inside it).
     first = {line.rsplit("(", 1)[-1] for line in built["first_log"] if ": done (" in line or ": cached (" in line}
-    assert {line.rsplit("(", 1)[-1] for line in stage_lines} == first
+    assert {line.rsplit("(", 1)[-1] for line in stage_lines} <= first
 
 
 def test_new_calibration_data_redoes_calibration_onward_only(built, tiny_model, tmp_path):

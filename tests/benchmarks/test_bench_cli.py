@@ -146,4 +146,4 @@ def test_not_a_bundle_and_wrong_inputs_are_exit_2(capsys, bundles, tmp_path):
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, pixels=np.zeros((4, 1, 8, 8), np.float32))
     code, _, err = run_cli(capsys, "bench", str(bundles / "host-cpu"), "--inputs", str(wrong))
-    assert code == 2 and "missing ['input']" in err and "wrong.npz" in err
+    assert code == 2 and "missing input 'input'" in err and "wrong.npz" in err

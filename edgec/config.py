@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from edgec.errors import EdgecError
 
@@ -73,11 +73,23 @@ class BenchmarkConfig(StrictModel):
 
 class Config(StrictModel):
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: InputFile = Field(description="the ONNX model to build")
+    model: InputFile | None = Field(None, description="the ONNX model to build (not needed with 'distill:')")
     calibration: CalibrationConfig | None = None
     quantize: QuantizeConfig = QuantizeConfig()
     targets: list[TargetSpec] = Field(min_length=1)
     benchmark: BenchmarkConfig = BenchmarkConfig()
+    distill: DistillConfig | None = None
+
+    @model_validator(mode="after")
+    def _model_or_distill(self) -> Config:
+        if self.model is None and self.distill is None:
+            raise ValueError("'model' is required unless a 'distill:' section is given")
+        return self
+
+
+from edgec.distill.config import DistillConfig  # noqa: E402 - it builds on the models above
+
+Config.model_rebuild()
 
 
 class _NoAliasLoader(yaml.SafeLoader):

@@ -63,6 +63,7 @@ def build_models(cfg, eager_attention: bool = False) -> Models:
         teacher, sha, source = _module_teacher(t, cfg.base_dir)
     for param in teacher.parameters():
         param.requires_grad_(False)
+    torch.manual_seed(cfg.training.seed)  # the student's initial weights follow the seed
     if s.derive is not None:
         spec = hf.derive_spec(teacher, s.derive, cfg.task, eager_attention)
         student = hf.build_from_spec(spec)

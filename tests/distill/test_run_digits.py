@@ -45,7 +45,7 @@ def test_teacher_runs_once_per_run_not_per_epoch(distilled, digits_teacher):
     CountingConvNet.calls = 0
     other = folder / "other.yaml"
     other.write_text(digits_config(digits_teacher, teacher_module="tests.distill.zoo:CountingConvNet",
-                                   student_widths=[8, 16, 16, 32], epochs=2))  # fmt: skip
+                                   student_widths=[4, 8, 8, 16], epochs=2))  # fmt: skip
     run_distill(load_config(other), folder / "out", log=lambda _m: None)
     assert CountingConvNet.calls == 1
 

@@ -41,11 +41,12 @@ def to_device(batch, device: torch.device):
 def _write_outputs(teacher: torch.nn.Module, samples: Samples, path: Path, batch_size: int, device) -> list[int]:
     teacher.eval()
     table = None
+    order = samples.by_length()
     for start in range(0, len(samples), batch_size):
-        index = np.arange(start, min(start + batch_size, len(samples)))
+        index = np.sort(order[start : start + batch_size])
         out = call_model(teacher, to_device(samples.batch(index), device)).float().cpu().numpy()
         if not np.isfinite(out).all() or np.abs(out).max() > FLOAT16_MAX:
-            raise EdgecError(f"teacher outputs at samples {start}..{index[-1]} are not finite or exceed float16 "
+            raise EdgecError(f"teacher outputs for samples {index[0]}..{index[-1]} are not finite or exceed float16 "
                              f"range ({FLOAT16_MAX:g}); scale the teacher's outputs")  # fmt: skip
         if table is None:
             table = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(len(samples), *out.shape[1:]))

@@ -40,6 +40,12 @@ class Samples:
         length = max(1, int(mask.sum(1).max()))
         return {k: torch.from_numpy(np.ascontiguousarray(v[index][:, :length])) for k, v in self.inputs.items()}
 
+    def by_length(self) -> np.ndarray:
+        """Sample indices, shortest sequence first (so a batch pads little); plain order for tensors."""
+        if not self.tokens:
+            return np.arange(len(self))
+        return np.argsort(self.inputs["attention_mask"].sum(1), kind="stable")
+
     def label_batch(self, index) -> torch.Tensor | None:
         return None if self.labels is None else torch.from_numpy(self.labels[index])
 

@@ -17,11 +17,15 @@ from edgec.distill.dataset import Samples
 @torch.no_grad()
 def outputs_of(model: torch.nn.Module, samples: Samples, device, batch_size: int = 256) -> np.ndarray:
     model.eval()
-    parts = []
+    order = samples.by_length()
+    result = None
     for start in range(0, len(samples), batch_size):
-        index = np.arange(start, min(start + batch_size, len(samples)))
-        parts.append(call_model(model, to_device(samples.batch(index), device)).float().cpu().numpy())
-    return np.concatenate(parts)
+        index = np.sort(order[start : start + batch_size])
+        out = call_model(model, to_device(samples.batch(index), device)).float().cpu().numpy()
+        if result is None:
+            result = np.empty((len(samples), *out.shape[1:]), dtype=np.float32)
+        result[index] = out
+    return result
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

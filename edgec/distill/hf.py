@@ -49,9 +49,13 @@ class HfEncoder(nn.Module):
     module trains, exports to ONNX and runs in the fidelity report.
     """
 
-    def __init__(self, model: nn.Module, task: str, pooling: str = "mean", normalize: bool = False) -> None:
+    def __init__(self, model: nn.Module, task: str, pooling: str = "mean", normalize: bool = False,
+                 output_dim: int | None = None) -> None:  # fmt: skip
         super().__init__()
         self.model, self.task, self.pooling, self.normalize = model, task, pooling, normalize
+        # A narrower embedding student maps its vectors to the teacher's width (part of the model).
+        hidden = model.config.hidden_size
+        self.head = nn.Linear(hidden, output_dim) if output_dim and output_dim != hidden else None
 
     def run(self, inputs: dict, *, hidden: bool = False, attentions: bool = False):
         out = self.model(**inputs, output_hidden_states=hidden, output_attentions=attentions, return_dict=True)
@@ -64,6 +68,8 @@ class HfEncoder(nn.Module):
             else:
                 mask = inputs["attention_mask"].unsqueeze(-1).to(last.dtype)
                 result = (last * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+            if self.head is not None:
+                result = self.head(result)
             if self.normalize:
                 result = nn.functional.normalize(result, dim=-1)
         return result, out.hidden_states, out.attentions
@@ -168,6 +174,7 @@ def derive_spec(teacher: HfEncoder, derive, task: str, eager_attention: bool) ->
     if len(mapping) != derive.layers or any(not 0 <= i < n_teacher for i in mapping):
         raise EdgecError(f"distill.student.derive.teacher_layers: {mapping} must list {derive.layers} indices "
                          f"in 0..{n_teacher - 1}")  # fmt: skip
+    teacher_width = config.hidden_size
     config.num_hidden_layers = derive.layers
     for key in ("hidden_size", "intermediate_size", "num_attention_heads"):
         if getattr(derive, key) is not None:
@@ -177,7 +184,8 @@ def derive_spec(teacher: HfEncoder, derive, task: str, eager_attention: bool) ->
                          f"{config.num_attention_heads} attention heads")  # fmt: skip
     return {"kind": "hf", "task": task, "model_type": config.model_type, "config": config.to_diff_dict(),
             "embedding_rank": derive.embedding_rank, "pooling": teacher.pooling, "normalize": teacher.normalize,
-            "teacher_layers": mapping, "eager_attention": eager_attention}  # fmt: skip
+            "teacher_layers": mapping, "eager_attention": eager_attention,
+            "output_dim": teacher_width if task == "embedding" and config.hidden_size != teacher_width else None}  # fmt: skip
 
 
 def build_from_spec(spec: dict) -> HfEncoder:
@@ -193,7 +201,7 @@ def build_from_spec(spec: dict) -> HfEncoder:
         model.set_input_embeddings(
             FactorizedEmbedding(table.num_embeddings, spec["embedding_rank"], config.hidden_size, table.padding_idx)
         )
-    return HfEncoder(model, spec["task"], spec["pooling"], spec["normalize"])
+    return HfEncoder(model, spec["task"], spec["pooling"], spec["normalize"], spec.get("output_dim"))
 
 
 @torch.no_grad()

@@ -127,9 +127,19 @@ class LoopInputs:
     on_epoch_end: Callable[[int, History], None] = lambda *a: None
 
 
-def _batches(n: int, batch_size: int, epoch: int, seed: int, group: Dist) -> list[np.ndarray]:
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    batches = [order[s : s + batch_size] for s in range(0, n, batch_size)]
+def _batches(samples: Samples, batch_size: int, epoch: int, seed: int, group: Dist) -> list[np.ndarray]:
+    """A seed-and-epoch-determined shuffle. Token data is bucketed by length (sorted within
+    windows of 32 batches, then the batches shuffled) so batches pad little."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(samples))
+    if samples.tokens:
+        lengths = samples.inputs["attention_mask"].sum(1)
+        window = batch_size * 32
+        order = np.concatenate([w[np.argsort(lengths[w], kind="stable")]
+                                for w in np.array_split(order, max(1, -(-len(order) // window)))])  # fmt: skip
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if samples.tokens:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
     if group.active:  # every process must take part in every step
         batches = [b[group.rank :: group.world] for b in batches if len(b) >= group.world]
     return batches
@@ -142,7 +152,7 @@ def train(inputs: LoopInputs, training) -> History:
         model = nn.parallel.DistributedDataParallel(step_module, find_unused_parameters=True)
     params = [p for p in step_module.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=training.lr, weight_decay=training.weight_decay)
-    n_batches = len(_batches(len(inputs.train), training.batch_size, 0, training.seed, g))
+    n_batches = len(_batches(inputs.train, training.batch_size, 0, training.seed, g))
     total_steps = training.epochs * n_batches
     history, start_epoch = History(), 0
     saved = inputs.checkpoints.load(step_module, optimizer)
@@ -156,7 +166,7 @@ def train(inputs: LoopInputs, training) -> History:
         model.train()
         inputs.teacher.eval()
         loss_sum = count = 0.0
-        batches = _batches(len(inputs.train), training.batch_size, epoch, training.seed, g)
+        batches = _batches(inputs.train, training.batch_size, epoch, training.seed, g)
         for b, index in enumerate(batches):
             for group_ in optimizer.param_groups:
                 group_["lr"] = training.lr * lr_factor(epoch * n_batches + b, total_steps)

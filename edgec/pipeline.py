@@ -102,6 +102,8 @@ def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log 
     out.mkdir(parents=True, exist_ok=True)
     sweep_temporaries(out)
     cache = StageCache(out / ".cache", log)
+    if config.model is None:  # a distill-only config: the student must be exported before it can be built
+        raise EdgecError(f"config '{config.name}': no 'model' to build; run `edgec distill` and export the student")
     model_proto = load_model(config.model)
     inputs, outputs = io_specs(model_proto)
     model_sha = sha256_file(config.model)

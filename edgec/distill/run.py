@@ -148,6 +148,7 @@ def run_distill(config, out_dir: str | Path, log: Callable[[str], None] = print,
            "world": group.world, "torch": torch.__version__}  # fmt: skip
     final = cache.path_for("distill", key)
     cached = (final / "stage.json").is_file()
+    checkpoints = out / ".cache" / "distill-checkpoints" / final.name
 
     def build(tmp: Path | None) -> dict:
         outputs = _teacher_cache_outputs(cache, models, head, splits, group, live=not cfg.training.teacher_cache)
@@ -157,7 +158,7 @@ def run_distill(config, out_dir: str | Path, log: Callable[[str], None] = print,
         say(f"distilling: {parameter_count(models.student):,} student params vs {parameter_count(models.teacher):,} "
             f"teacher; monitor {monitor}; {group.world} process(es)")  # fmt: skip
         loop = LoopInputs(step, models.teacher, teacher_tap, splits.train, outputs["train"], validate, higher,
-                          Checkpoints(out / ".cache" / "distill-checkpoints" / final.name), group,
+                          Checkpoints(checkpoints), group,
                           progress or (lambda *a: None), on_epoch_end or (lambda *a: None))  # fmt: skip
         history = train(loop, cfg.training)
         student_test = fid.outputs_of(models.student, splits.test, group.device)
@@ -174,6 +175,7 @@ def run_distill(config, out_dir: str | Path, log: Callable[[str], None] = print,
         say(f"distill: cached (distill {final.name[:12]})")
     elif group.main:
         cache.run("distill", key, "distill", build)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the finished stage supersedes them
     else:
         build(None)
     group.barrier()

@@ -83,11 +83,11 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=4000, help="training sentences")
     parser.add_argument("--validation", type=int, default=300)
     parser.add_argument("--test", type=int, default=500, help="held-out sentences for the final figure")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--layers", type=int, default=3)
-    parser.add_argument("--teacher-layers", default="0,3,5")
+    parser.add_argument("--teacher-layers", default="0,4,5", help="teacher layer copied into each student layer")
     parser.add_argument("--rank", type=int, default=128, help="rank of the factorised word embedding")
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=6e-4)
     args = parser.parse_args()
 
     from edgec.config import load_config

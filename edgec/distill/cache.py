@@ -27,7 +27,9 @@ def call_model(model: torch.nn.Module, batch) -> torch.Tensor:
     if isinstance(out, (tuple, list)):
         out = out[0]
     if not isinstance(out, torch.Tensor):
-        raise EdgecError(f"{type(model).__name__} returned {type(out).__name__}; a distilled model must return a tensor")
+        raise EdgecError(
+            f"{type(model).__name__} returned {type(out).__name__}; a distilled model must return a tensor"
+        )
     return out
 
 

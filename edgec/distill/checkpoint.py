@@ -48,7 +48,9 @@ class Checkpoints:
              best: nn.Module | None) -> None:  # fmt: skip
         self.folder.mkdir(parents=True, exist_ok=True)
         _atomic_tensors(self.folder / f"state-{epoch}.safetensors", lambda p: save_model(module, p))
-        _atomic_tensors(self.folder / f"optim-{epoch}.safetensors", lambda p: save_file(_optimizer_tensors(optimizer), p))
+        _atomic_tensors(
+            self.folder / f"optim-{epoch}.safetensors", lambda p: save_file(_optimizer_tensors(optimizer), p)
+        )
         if best is not None:
             _atomic_tensors(self.folder / "best.safetensors", lambda p: save_model(best, p))
         atomic_write_json(self.folder / RESUME_FILE, {**state, "epoch": epoch})

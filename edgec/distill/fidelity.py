@@ -89,5 +89,9 @@ def embedding_report(teacher: np.ndarray, student: np.ndarray) -> dict:
 
 
 def report(task: str, teacher: np.ndarray, student: np.ndarray, labels: np.ndarray | None) -> dict:
-    body = classification_report(teacher, student, labels) if task == "classification" else embedding_report(teacher, student)
+    body = (
+        classification_report(teacher, student, labels)
+        if task == "classification"
+        else embedding_report(teacher, student)
+    )
     return {"task": task, **body}

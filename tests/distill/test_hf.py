@@ -127,7 +127,9 @@ def test_real_minilm_teacher_loads_and_derives_a_half_size_student():
     assert hf.model_card_license(folder) == "apache-2.0"
     assert len(hf.weights_sha256(folder)) == 64
     tokenizer = hf.load_tokenizer(folder)
-    spec = hf.derive_spec(teacher, DeriveConfig(layers=3, teacher_layers=[0, 4, 5], embedding_rank=128), "embedding", False)
+    spec = hf.derive_spec(
+        teacher, DeriveConfig(layers=3, teacher_layers=[0, 4, 5], embedding_rank=128), "embedding", False
+    )
     student = hf.build_from_spec(spec)
     init = hf.init_from_teacher(student, teacher, spec["teacher_layers"])
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

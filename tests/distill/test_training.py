@@ -46,7 +46,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, digits
 
 def test_early_stopping_on_the_validation_metric(tmp_path, digits_teacher):
     # At a learning rate this small accuracy barely moves (only BatchNorm statistics do), so it stalls.
-    text = digits_config(digits_teacher, epochs=8).replace("lr: 0.003", "lr: 1.0e-9").replace("patience: 4", "patience: 2")
+    text = (
+        digits_config(digits_teacher, epochs=8).replace("lr: 0.003", "lr: 1.0e-9").replace("patience: 4", "patience: 2")
+    )
     result = run_distill(_write(tmp_path, text), tmp_path / "out", log=quiet)
     t = result.training
     assert t["stopped_early"] and t["monitor"] == "accuracy"

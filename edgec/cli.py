@@ -220,6 +220,49 @@ def quantize(
 
 
 @app.command()
+def distill(
+    config: Annotated[Path, typer.Argument(help="edgec.yaml with a 'distill:' section")],
+    out: OutOption = Path("edgec-out"),
+) -> None:
+    """Distil the student CONFIG describes into OUT/student/ (runs under torchrun for data parallel)."""
+    from edgec.config import load_config
+    from edgec.distill import run_distill
+    from edgec.distill.summary import distill_table
+
+    loaded = load_config(config)
+    with _distill_progress() as progress:
+        result = run_distill(loaded, out, log=_log, progress=progress)
+    if result.path.exists():
+        console.print(distill_table(result))
+        console.print(f"Student in [bold]{result.path}[/bold]")
+
+
+def _distill_progress():
+    """A rich progress bar (epoch, step, loss) on rank 0; silent on other torchrun ranks."""
+    import contextlib
+    import os
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext(lambda *a: None)
+
+    @contextlib.contextmanager
+    def bar():
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("distill", total=None)
+
+            def update(epoch: int, epochs: int, step: int, steps: int, loss: float) -> None:
+                progress.update(task, total=steps, completed=step,
+                                description=f"epoch {epoch + 1}/{epochs} loss {loss:.4f}")  # fmt: skip
+
+            yield update
+
+    return bar()
+
+
+@app.command()
 def validate(config: Annotated[Path, typer.Argument(help="edgec.yaml")]) -> None:
     """Check CONFIG: keys, types, files and target names. Exit 2 with every problem listed."""
     from edgec.config import load_config

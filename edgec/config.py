@@ -23,6 +23,7 @@ from pydantic import (
 
 from edgec.benchmarks.gate_config import GatesConfig
 from edgec.compile.config import ExportConfig
+from edgec.distill.config import DistillConfig
 from edgec.errors import EdgecError
 from edgec.schema import InputFile, Precision, StrictModel, existing_file
 
@@ -171,7 +172,7 @@ class BenchmarkConfig(StrictModel):
 
 class Config(StrictModel):
     name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: InputFile | None = Field(None, description="the ONNX model to build")
+    model: InputFile | None = Field(None, description="the ONNX model to build (not needed with 'distill:')")
     calibration: CalibrationConfig | None = None
     quantize: QuantizeConfig = QuantizeConfig()
     targets: list[TargetSpec] = Field(min_length=1)
@@ -181,11 +182,15 @@ class Config(StrictModel):
     )
     export: ExportConfig | None = Field(None, description="export a PyTorch / Hugging Face model instead of 'model:'")
     gates: GatesConfig | None = None  # budgets for `edgec gate` (edgec/benchmarks/gate_config.py)
+    distill: DistillConfig | None = None  # `edgec distill` (edgec/distill/config.py)
 
     @model_validator(mode="after")
     def _has_a_model(self) -> Config:
-        if self.model is None and self.export is None:
-            raise ValueError("give 'model:' (an ONNX file) or an 'export:' section (a PyTorch or Hugging Face model)")
+        if self.model is None and self.export is None and self.distill is None:
+            raise ValueError(
+                "give 'model:' (an ONNX file), an 'export:' section (a PyTorch or Hugging Face model) "
+                "or a 'distill:' section"
+            )
         if self.model is not None and self.export is not None:
             raise ValueError("give either 'model:' (an ONNX file) or an 'export:' section, not both")
         return self

@@ -90,6 +90,11 @@ def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: s
 
 
 def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log = print) -> list[BundleResult]:
+    if config.model is None and config.export is None:  # distill-only: nothing exported to build yet
+        raise EdgecError(
+            f"config '{config.name}': no 'model' or 'export:' to build; run `edgec distill`, then point "
+            "'export:' at the student it wrote (docs/distill.md)"
+        )
     if config.model is None:  # an `export:` section: export (cached) per opset, then build from that ONNX
         from edgec.compile.export_build import build_from_export
 

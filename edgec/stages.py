@@ -30,6 +30,10 @@ class StageCache:
         self.root = Path(root)
         self.log = log
 
+    def path_for(self, stage: str, key: dict) -> Path:
+        """Where `run(stage, key, ...)` keeps (or will keep) its output; complete once it holds stage.json."""
+        return self.root / stage / sha256_json({"stage": stage, "edgec": __version__, **key})
+
     def run(self, stage: str, key: dict, label: str, build: Callable[[Path], dict]) -> StageResult:
         """Return the cached output of `stage` for `key`, or build it with `build(tmp_dir)`.
 

@@ -6,16 +6,17 @@ random samples) -> summary. The report this returns is what `export_report.json`
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from edgec.artifacts import atomic_write_json, file_entries
+from edgec.artifacts import atomic_write_json, file_entries, read_json
 from edgec.calibration.dataset import load_npz
 from edgec.compile.config import DEFAULT_TOLERANCES, DynamicDim, ExportConfig, ExportInput, PassesConfig, Tolerance
-from edgec.compile.graph import io_specs, load_model
+from edgec.compile.graph import PROVENANCE_KEY, io_specs, load_model
 from edgec.compile.parity import Feeds, OrtRunner, check_batches
 from edgec.compile.passes import run_passes, save_model
 from edgec.compile.summary import summarize
@@ -153,6 +154,10 @@ def export_model(export: ExportConfig, folder: Path, *, opset: int, real_data: P
             info = export_module(module, args, raw, input_names=[s.name for s in specs], output_names=export.outputs,
                                  dynamic=dynamic, opset=opset, exporter=export.exporter)  # fmt: skip
         model, passes = run_passes(load_model(raw, load_external_data=True), export.passes, source)
+    provenance = _distilled_provenance(export)
+    if provenance is not None:  # a student from `edgec distill`: its teacher travels into every manifest
+        entry = model.metadata_props.add()
+        entry.key, entry.value = PROVENANCE_KEY, json.dumps(provenance, sort_keys=True)
     files = save_model(model, folder / MODEL_FILE, external_data=export.external_data)
     candidate = OrtRunner(folder / MODEL_FILE)
     names = [s.name for s in specs]
@@ -171,6 +176,18 @@ def export_model(export: ExportConfig, folder: Path, *, opset: int, real_data: P
               "summary": summarize(folder / MODEL_FILE), "files": file_entries(folder)}  # fmt: skip
     atomic_write_json(folder / REPORT_FILE, report)
     return report
+
+
+def _distilled_provenance(export: ExportConfig) -> dict | None:
+    """provenance.json beside the weights (or in the HF folder), as `edgec distill` writes it."""
+    folder = export.weights.parent if export.weights is not None else export.hf_model
+    path = folder / "provenance.json" if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    data = read_json(path, "student provenance")
+    if not isinstance(data, dict):
+        raise EdgecError(f"{path}: expected a JSON object")
+    return data
 
 
 def _noise_like(feeds: Feeds, rng: np.random.Generator) -> Feeds:

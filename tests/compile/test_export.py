@@ -283,7 +283,7 @@ targets: [{name: host-cpu}]
             "export:\n  module: 'export_nets:MLP'\n  inputs: [{name: x, shape: [2, 16], dynamic: {0: {name: b, min: 4}}}]\n",
             "outside b's range",
         ),
-        ("calibration: {data: images.npz}\n", "give 'model:' (an ONNX file) or an 'export:' section"),
+        ("calibration: {data: images.npz}\n", "give 'model:' (an ONNX file), an 'export:' section"),
         ("model: cnn.safetensors\nexport: {hf_model: .}\n", "not both"),
     ],
 )

@@ -79,4 +79,4 @@ def test_yaml_tags_that_run_code_are_refused(capsys, tmp_path, digits_teacher):
 def test_config_without_model_or_distill_is_exit_2(capsys, tmp_path):
     config = _config(tmp_path, "name: x\ntargets: [{name: host-cpu}]\n")
     code, _, err = run_cli(capsys, "distill", str(config))
-    assert code == 2 and "'model' is required unless a 'distill:' section is given" in err
+    assert code == 2 and "give 'model:' (an ONNX file), an 'export:' section" in err and "'distill:' section" in err

@@ -101,3 +101,33 @@ def test_provenance_reaches_onnx_and_the_manifest(distilled, tmp_path, digits_te
     (bundle,) = build(config, tmp_path / "out", log=lambda _m: None)
     assert bundle.manifest["provenance"]["teacher"]["sha256"] == prov["teacher"]["sha256"]
     assert bundle.manifest["provenance"]["student_params"] == prov["student_params"]
+
+
+def test_distilled_student_exported_by_config_carries_provenance(distilled, tmp_path, capsys):
+    """distill -> `export:` pointing at OUT/student -> `edgec build`: the teacher is in the manifest."""
+    import json
+
+    from tests.test_cli_smoke import run_cli
+
+    result, *_ = distilled
+    spec = json.loads((result.path / "student.json").read_text())
+    widths = spec["kwargs"]["widths"]
+    config = tmp_path / "edgec.yaml"
+    config.write_text(
+        f"""
+name: digits-student
+export:
+  module: "{spec["module"]}"
+  kwargs: {{widths: {list(widths)}}}
+  weights: {result.path / "student.safetensors"}
+  inputs: [{{name: input, shape: [2, 1, 8, 8], dynamic: {{0: {{name: batch, min: 1, max: 64}}}}}}]
+  outputs: [logits]
+targets: [{{name: host-cpu, precision: fp32}}]
+benchmark: {{enabled: false}}
+"""
+    )
+    code, _, err = run_cli(capsys, "build", str(config), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "out" / "host-cpu" / "manifest.json").read_text())
+    assert manifest["provenance"] == result.provenance
+    assert manifest["provenance"]["teacher"]["sha256"]

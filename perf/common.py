@@ -83,7 +83,7 @@ def table(rows: list[Row], *, reference: str, extra_columns: Sequence[str] = (),
         cells = [r.name, f"{s['p50_ms']:.2f}", f"{s['p90_ms']:.2f}", f"{s['cv']:.0%}", f"{s['p50_ms'] / ref:.3f}"]
         cells += [_fmt(r.extra.get(col)) for col in extra_columns]
         body.append(cells)
-    return _render(head, body, markdown)
+    return render(head, body, markdown)
 
 
 def _fmt(value) -> str:
@@ -94,7 +94,7 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _render(head: list[str], body: list[list[str]], markdown: bool) -> str:
+def render(head: list[str], body: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]

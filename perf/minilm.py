@@ -119,28 +119,49 @@ def openvino_nncf_int8(onnx_path: Path, out: Path, calib: list[dict]) -> Path:
     return target
 
 
-def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], quantize: str = "dynamic",
-              per_channel: bool = False) -> Path:  # fmt: skip
-    """edgec's x86 recipe (`build_x86_text_encoder`), then the ONNX Runtime target builder."""
+RECIPES = ("openvino", "openvino-ffn-float", "ort-dynamic", "ort-dynamic-pc", "ort-static")
+
+
+def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], recipe: str = "openvino") -> Path:
+    """edgec's x86 text-encoder recipes. "openvino" (the default, fastest measured): static
+    [1, 128] shape + NNCF INT8 (`build_openvino_text_encoder`); "openvino-ffn-float": the same
+    with each layer's FFN output projection kept in float (fidelity first);
+    "ort-*": ONNX Runtime transformer fusions + INT8 (`build_x86_text_encoder`), then the ONNX
+    Runtime target builder."""
+    from edgec.compile.transformer_openvino import FIDELITY_FIRST_PATTERNS, build_openvino_text_encoder
     from edgec.errors import EdgecError
     from edgec.targets.profiles import get_profile
     from edgec.targets.registry import get_builder
 
-    tag = f"{quantize}{'-pc' if per_channel else ''}"
-    engine = out / tag / "engine" / "model.onnx"
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe {recipe!r} is not one of {RECIPES}")
+    if recipe.startswith("openvino"):
+        engine = out / recipe / "model.xml"
+        if not engine.exists():
+            patterns = FIDELITY_FIRST_PATTERNS if recipe == "openvino-ffn-float" else ()
+            build_openvino_text_encoder(onnx_path, engine, calib, seq=SEQ, float_patterns=patterns)
+        return engine
+    engine = out / recipe / "engine" / "model.onnx"
     if engine.exists():
         return engine
+    quantize = recipe.split("-")[1]
     shape = EncoderShape.from_hf_config(model_dir / "config.json")
-    recipe = out / tag / "encoder.int8.onnx"
-    build_x86_text_encoder(onnx_path, recipe, shape, quantize=quantize, calib=calib, per_channel=per_channel)
+    fused = out / recipe / "encoder.int8.onnx"
+    build_x86_text_encoder(onnx_path, fused, shape, quantize=quantize, calib=calib, per_channel=recipe.endswith("-pc"))
     try:  # the x86 VNNI profile where this branch has it (issue 6), the host profile otherwise
         profile = get_profile("x86-avx512-vnni")
     except EdgecError:
         profile = get_profile("host-cpu")
     engine.parent.mkdir(parents=True, exist_ok=True)
-    get_builder(profile.backend).build(recipe, "int8", profile, engine.parent)
-    (out / tag / "profile.txt").write_text(profile.name + "\n")
+    get_builder(profile.backend).build(fused, "int8", profile, engine.parent)
     return engine
+
+
+def engine_encoder(engine: Path):
+    """Open an edgec engine with the same thread settings as every other variant."""
+    if engine.suffix == ".xml":
+        return ov_encoder(engine)
+    return ort_encoder(engine)
 
 
 def pooled(infer, feeds: list[dict]) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from perf import common, minilm, texts
 
-EDGEC = "edgec x86 (fused + INT8)"
+EDGEC = "edgec x86"
 REFERENCE = "PyTorch eager fp32"
 
 
@@ -32,10 +32,9 @@ def build_all(work: Path, calib: list[dict], recipes: list[str]) -> dict[str, ob
         "OpenVINO + NNCF INT8": minilm.ov_encoder(minilm.openvino_nncf_int8(onnx_path, work / "openvino-nncf", calib)),
     }  # fmt: skip
     for recipe in recipes:
-        quantize, _, suffix = recipe.partition("-")
-        engine = minilm.edgec_x86(onnx_path, model_dir, work / "edgec-x86", calib, quantize, suffix == "pc")
+        engine = minilm.edgec_x86(onnx_path, model_dir, work / "edgec-x86", calib, recipe)
         name = EDGEC if recipe == recipes[0] else f"edgec x86 ({recipe})"
-        engines[name] = minilm.ort_encoder(engine)
+        engines[name] = minilm.engine_encoder(engine)
     return engines
 
 
@@ -81,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=int, default=200, help="held-out sentences (fidelity and timing feeds)")
     parser.add_argument("--calib", type=int, default=128, help="calibration sentences (NNCF, static recipes)")
     parser.add_argument("--recipe", action="append", default=None,
-                        help="edgec recipes to measure, first is 'the' edgec row: dynamic, dynamic-pc, static, static-pc")
+                        help=f"edgec recipes to measure, the first is the 'edgec x86' row: {', '.join(minilm.RECIPES)}")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     args = parser.parse_args(argv)
-    recipes = args.recipe or ["dynamic"]
+    recipes = args.recipe or ["openvino"]
     result = run(args.out / "minilm", args.rounds, args.heldout, args.calib, recipes)
     print(common.machine_line(result["machine"]))
     print(report(result))

@@ -119,7 +119,8 @@ def openvino_nncf_int8(onnx_path: Path, out: Path, calib: list[dict]) -> Path:
     return target
 
 
-RECIPES = ("openvino", "openvino-ffn-float", "ort-dynamic", "ort-dynamic-pc", "ort-static")
+RECIPES = ("openvino", "openvino-ffn-float", "ort-dynamic", "ort-dynamic-pc", "ort-dynamic-mm", "ort-dynamic-pc-mm",
+           "ort-static")
 
 
 def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], recipe: str = "openvino") -> Path:
@@ -147,7 +148,8 @@ def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], re
     quantize = recipe.split("-")[1]
     shape = EncoderShape.from_hf_config(model_dir / "config.json")
     fused = out / recipe / "encoder.int8.onnx"
-    build_x86_text_encoder(onnx_path, fused, shape, quantize=quantize, calib=calib, per_channel=recipe.endswith("-pc"))
+    build_x86_text_encoder(onnx_path, fused, shape, quantize=quantize, calib=calib, per_channel="-pc" in recipe,
+                           quantize_attention=not recipe.endswith("-mm"))  # fmt: skip
     try:  # the x86 VNNI profile where this branch has it (issue 6), the host profile otherwise
         profile = get_profile("x86-avx512-vnni")
     except EdgecError:

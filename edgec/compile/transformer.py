@@ -16,7 +16,7 @@ Real sentences are much shorter than the 128 tokens a model is usually exported 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,14 +90,6 @@ def fuse_transformer(onnx_in: Path, onnx_out: Path, shape: EncoderShape, *, opt_
     return stats
 
 
-def _op_names(model_path: Path, op_types: Iterable[str]) -> list[str]:
-    import onnx
-
-    wanted = set(op_types)
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type in wanted]
-
-
 def build_x86_text_encoder(
     onnx_in: str | Path,
     out: str | Path,
@@ -107,13 +99,16 @@ def build_x86_text_encoder(
     calib: Sequence[dict[str, np.ndarray]] | None = None,
     exclude_nodes: Sequence[str] = (),
     per_channel: bool = False,
+    quantize_attention: bool = True,
 ) -> TextEncoderBuild:
     """Fuse, then quantize a BERT-family encoder for an x86 CPU with ONNX Runtime.
 
     quantize: "dynamic" (INT8 weights, activations quantized per call: no calibration data,
     robust to the wide activation ranges of attention; the measured default), "static" (QDQ,
-    calibrated on `calib` feeds), or "none" (fusions only, float).
+    calibrated on `calib` feeds), or "none" (fusions only, float). quantize_attention=False keeps
+    the fused Attention ops in float and quantizes only the other MatMuls (FFN, projections).
     """
+    op_types = ["MatMul", "Attention"] if quantize_attention else ["MatMul"]
     onnx_in, out = Path(onnx_in), Path(out)
     if not onnx_in.is_file():
         raise EdgecError(f"{onnx_in}: ONNX model not found")
@@ -130,15 +125,15 @@ def build_x86_text_encoder(
             fused.replace(out)
             return TextEncoderBuild(out, stats, "none", [], notes)
         if quantize == "dynamic":
-            _quantize_dynamic(fused, out, exclude_nodes, per_channel)
+            _quantize_dynamic(fused, out, exclude_nodes, per_channel, op_types)
         else:
-            _quantize_static(fused, out, calib, exclude_nodes, per_channel)
-    notes.append(f"INT8 {quantize}: signed int8 weights{' per channel' if per_channel else ''}, "
+            _quantize_static(fused, out, calib, exclude_nodes, per_channel, op_types)
+    notes.append(f"INT8 {quantize} ({', '.join(op_types)}): signed int8 weights{' per channel' if per_channel else ''}, "
                  f"{len(exclude_nodes)} node(s) kept in float")  # fmt: skip
     return TextEncoderBuild(out, stats, quantize, list(exclude_nodes), notes)
 
 
-def _quantize_dynamic(fused: Path, out: Path, exclude: Sequence[str], per_channel: bool) -> None:
+def _quantize_dynamic(fused: Path, out: Path, exclude: Sequence[str], per_channel: bool, op_types: list[str]) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -149,14 +144,15 @@ def _quantize_dynamic(fused: Path, out: Path, exclude: Sequence[str], per_channe
         str(out),
         weight_type=QuantType.QInt8,
         per_channel=per_channel,
-        op_types_to_quantize=["MatMul", "Attention"],
+        op_types_to_quantize=op_types,
         nodes_to_exclude=list(exclude),
         # Fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are float.
         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
-def _quantize_static(fused: Path, out: Path, calib, exclude: Sequence[str], per_channel: bool) -> None:
+def _quantize_static(fused: Path, out: Path, calib, exclude: Sequence[str], per_channel: bool,
+                     op_types: list[str]) -> None:  # fmt: skip
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -174,7 +170,7 @@ def _quantize_static(fused: Path, out: Path, calib, exclude: Sequence[str], per_
         per_channel=per_channel,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Attention"],
+        op_types_to_quantize=op_types,
         nodes_to_exclude=list(exclude),
         calibrate_method=CalibrationMethod.MinMax,
         # Fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are float.

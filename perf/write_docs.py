@@ -17,11 +17,14 @@ from perf import common
 SECTIONS = [
     ("minilm_compare", "1. all-MiniLM-L6-v2 against the tools a user would pick instead",
      "Batch 1, 128 tokens (held-out sentences padded to 128), 2 threads per engine, interleaved. "
-     "Fidelity: cosine of mean-pooled embeddings to PyTorch float over the held-out sentences. "
-     "`edgec x86` is `edgec.compile.transformer_openvino.build_openvino_text_encoder`: OpenVINO IR "
-     "with the input shape fixed to [1, 128], NNCF INT8 (transformer model type) on 64 calibration "
-     "sentences; `openvino-ffn-float` is the fidelity-first variant (each layer's FFN output "
-     "projection kept in float)."),
+     "Fidelity: cosine of mean-pooled embeddings to PyTorch float over 100 held-out sentences. "
+     "edgec rows (`perf/minilm.py` `RECIPES`; run with `--recipe ort-dynamic-pc-mm --recipe "
+     "ort-dynamic-mm --recipe ort-dynamic-pc --recipe openvino`, the first is the `edgec x86` row): "
+     "`ort-*` = `edgec.compile.transformer.build_x86_text_encoder` (ONNX Runtime transformer "
+     "fusions, then dynamic INT8; `pc` per-channel weights; `mm` only MatMuls quantized, fused "
+     "Attention kept float) then the ONNX Runtime target builder; `openvino` = "
+     "`edgec.compile.transformer_openvino.build_openvino_text_encoder` (input shape fixed to "
+     "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences).\n\n"),
     ("minilm_student", "2. A distilled MiniLM student built by edgec against its teacher",
      "Teacher: all-MiniLM-L6-v2 in PyTorch eager fp32. Student: 2 of the teacher's 6 layers "
      "(layers 2 and 5, full width), trained 1 epoch to match the teacher's mean-pooled embeddings "

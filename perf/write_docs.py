@@ -27,9 +27,10 @@ SECTIONS = [
      "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences).\n\n"),
     ("minilm_student", "2. A distilled MiniLM student built by edgec against its teacher",
      "Teacher: all-MiniLM-L6-v2 in PyTorch eager fp32. Student: 2 of the teacher's 6 layers "
-     "(layers 2 and 5, full width), trained 1 epoch to match the teacher's mean-pooled embeddings "
-     "(MSE + cosine) on 4,000 sentences from the standard library's docstrings, exported with "
-     "Optimum and built with the same x86 recipe. Same 128-token inputs for both."),
+     "(layers 2 and 5, full width), trained to match the teacher's mean-pooled embeddings "
+     "(MSE + cosine) on sentences from the standard library's docstrings (`perf/texts.py`; epochs "
+     "and count under the table), exported with Optimum and built with edgec's OpenVINO x86 recipe "
+     "(static [1, 128] + NNCF INT8). Same 128-token held-out inputs for both."),
     ("demo_cnn", "3. The demo's CNN",
      "The student of `edgec demo` (digits, 16x16), batch 1. PyTorch eager and ONNX Runtime fp32 at "
      "2 threads; the edgec bundles opened with `edgec.runtime.load` use the profile's runtime "

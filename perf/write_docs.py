@@ -18,13 +18,14 @@ SECTIONS = [
     ("minilm_compare", "1. all-MiniLM-L6-v2 against the tools a user would pick instead",
      "Batch 1, 128 tokens (held-out sentences padded to 128), 2 threads per engine, interleaved. "
      "Fidelity: cosine of mean-pooled embeddings to PyTorch float over 100 held-out sentences. "
-     "edgec rows (`perf/minilm.py` `RECIPES`; run with `--recipe ort-dynamic-pc-mm --recipe "
-     "ort-dynamic-mm --recipe ort-dynamic-pc --recipe openvino`, the first is the `edgec x86` row): "
+     "edgec rows (`perf/minilm.py` `RECIPES`; run with `--recipe openvino --recipe "
+     "openvino-ffn-float --recipe ort-dynamic-pc`, the first is the `edgec x86` row): "
      "`ort-*` = `edgec.compile.transformer.build_x86_text_encoder` (ONNX Runtime transformer "
      "fusions, then dynamic INT8; `pc` per-channel weights; `mm` only MatMuls quantized, fused "
      "Attention kept float) then the ONNX Runtime target builder; `openvino` = "
      "`edgec.compile.transformer_openvino.build_openvino_text_encoder` (input shape fixed to "
-     "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences).\n\n"),
+     "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences); `openvino-ffn-float` "
+     "the same with each layer's FFN output projection kept in float."),
     ("minilm_student", "2. A distilled MiniLM student built by edgec against its teacher",
      "Teacher: all-MiniLM-L6-v2 in PyTorch eager fp32. Student: 2 of the teacher's 6 layers "
      "(layers 2 and 5, full width), trained to match the teacher's mean-pooled embeddings "
@@ -47,7 +48,7 @@ def machine_block(out: Path) -> str:
         path = out / f"{name}.json"
         if path.is_file():
             info = json.loads(path.read_text())["machine"]
-            return common.machine_line(info)
+            return common.machine_line(info) + f" (load when `{name}` ran; each table's run had its own)"
     return "(no results found)"
 
 

@@ -1,0 +1,99 @@
+"""all-MiniLM-L6-v2 on this CPU, batch 1, 128 tokens, 2 threads: edgec's x86 build against the
+tools a user would pick instead, interleaved in one run, with fidelity beside every latency.
+
+    PYTHONPATH=. python perf/minilm_compare.py [--out perf-out] [--rounds 300] [--markdown FILE]
+
+Fidelity: cosine of mean-pooled embeddings to PyTorch float over held-out stdlib sentences
+(min and mean). Calibration (NNCF, static recipes) uses a disjoint set of sentences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from perf import common, minilm, texts
+
+EDGEC = "edgec x86"
+REFERENCE = "PyTorch eager fp32"
+
+
+def build_all(work: Path, calib: list[dict], recipes: list[str]) -> dict[str, object]:
+    model_dir = minilm.teacher_dir()
+    onnx_path = minilm.export_optimum(model_dir, work / "optimum-export")
+    engines = {
+        REFERENCE: minilm.torch_encoder(model_dir),
+        "Optimum export + ORT fp32": minilm.ort_encoder(onnx_path),
+        "Optimum ORTQuantizer avx512_vnni dynamic": minilm.ort_encoder(
+            minilm.optimum_quantized(work / "optimum-export", work / "optimum-quantized")),
+        "OpenVINO fp32": minilm.ov_encoder(minilm.openvino_float(onnx_path, work / "openvino-fp32")),
+        "OpenVINO + NNCF INT8": minilm.ov_encoder(minilm.openvino_nncf_int8(onnx_path, work / "openvino-nncf", calib)),
+    }  # fmt: skip
+    for recipe in recipes:
+        engine = minilm.edgec_x86(onnx_path, model_dir, work / "edgec-x86", calib, recipe)
+        name = EDGEC if recipe == recipes[0] else f"edgec x86 ({recipe})"
+        engines[name] = minilm.engine_encoder(engine)
+    return engines
+
+
+def run(work: Path, rounds: int, heldout_n: int, calib_n: int, recipes: list[str]) -> dict:
+    common.pin_threads()
+    heldout = minilm.tokenize(texts.split("heldout", heldout_n))
+    calib = minilm.tokenize(texts.split("calib", calib_n))
+    engines = build_all(work, calib, recipes)
+    reference = minilm.pooled(engines[REFERENCE], heldout)
+    extra = {}
+    for name, infer in engines.items():
+        cos = common.cosines(minilm.pooled(infer, heldout), reference)
+        extra[name] = {"cos min": float(cos.min()), "cos mean": float(cos.mean())}
+    samples = common.interleaved(engines, heldout, rounds=rounds)
+    rows = common.rows_from(samples, extra)
+    fastest_other = min((r for r in rows if not r.name.startswith("edgec")), key=lambda r: r.summary["p50_ms"])
+    edgec_row = next(r for r in rows if r.name == EDGEC)
+    for r in rows:
+        r.extra["vs best other"] = r.summary["p50_ms"] / fastest_other.summary["p50_ms"]
+    return {
+        "machine": common.machine(),
+        "rows": rows,
+        "fastest_other": fastest_other.name,
+        "edgec_vs_best": edgec_row.summary["p50_ms"] / fastest_other.summary["p50_ms"],
+        "edgec_cos_min": edgec_row.extra["cos min"],
+        "settings": {"rounds": rounds, "heldout": heldout_n, "calib": calib_n, "seq": minilm.SEQ, "batch": 1,
+                     "threads": common.THREADS, "recipes": recipes},  # fmt: skip
+    }
+
+
+def report(result: dict, markdown: bool = False) -> str:
+    cols = ("cos min", "cos mean", "vs best other")
+    text = common.table(result["rows"], reference=REFERENCE, extra_columns=cols, markdown=markdown)
+    verdict = (f"edgec / fastest other ({result['fastest_other']}): {result['edgec_vs_best']:.3f} "
+               f"(acceptance <= 1.0, aim <= 0.9); edgec min cosine {result['edgec_cos_min']:.4f} (>= 0.995)")  # fmt: skip
+    return f"{text}\n\n{verdict}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("perf-out"))
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--heldout", type=int, default=200, help="held-out sentences (fidelity and timing feeds)")
+    parser.add_argument("--calib", type=int, default=128, help="calibration sentences (NNCF, static recipes)")
+    parser.add_argument("--recipe", action="append", default=None,
+                        help=f"edgec recipes to measure, the first is the 'edgec x86' row: {', '.join(minilm.RECIPES)}")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
+    args = parser.parse_args(argv)
+    recipes = args.recipe or ["openvino"]
+    result = run(args.out / "minilm", args.rounds, args.heldout, args.calib, recipes)
+    print(common.machine_line(result["machine"]))
+    print(report(result))
+    payload = {**result, "rows": [{"name": r.name, "summary": r.summary, **r.extra} for r in result["rows"]]}
+    common.write_result(args.out, "minilm_compare.json", json.dumps(payload, indent=2))
+    if args.markdown:
+        common.write_result(args.markdown.parent, args.markdown.name, report(result, markdown=True))
+    ok = result["edgec_vs_best"] <= 1.0 and result["edgec_cos_min"] >= 0.995
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

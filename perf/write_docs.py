@@ -70,7 +70,7 @@ def render(out: Path) -> str:
         md = out / "md" / f"{name}.md"
         parts += [f"## {title}", "", intro, "", md.read_text().rstrip() if md.is_file() else "(not run)", "",
                   f"Reproduce: `PYTHONPATH=. python perf/{name}.py --out perf-out --markdown perf-out/md/{name}.md`", ""]  # fmt: skip
-    notes = out / "md" / "notes.md"
+    notes = Path(__file__).with_name("performance_notes.md")  # the findings, kept with the scripts
     if notes.is_file():
         parts += [notes.read_text().rstrip(), ""]
     return "\n".join(parts)

@@ -106,7 +106,9 @@ def decide(measured: Sequence[Measured], budget: Budget) -> Decision:
                   f"{runner_up.p50_ms / winner.p50_ms:.2f}x faster than {runner_up.label} "
                   f"({runner_up.p50_ms:.3f} ms); drop {winner.drop:.2f} <= {budget.max_drop:.2f} points of {budget.metric}")  # fmt: skip
     else:
-        reason = f"{winner.label} is the only candidate within budget (drop {winner.drop:.2f} points of {budget.metric})"
+        reason = (
+            f"{winner.label} is the only candidate within budget (drop {winner.drop:.2f} points of {budget.metric})"
+        )
     over = [c.label for c in measured if not c.within_budget]
     if over:
         reason += f"; over budget, so not eligible: {', '.join(over)}"

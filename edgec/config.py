@@ -25,30 +25,11 @@ from edgec.benchmarks.gate_config import GatesConfig
 from edgec.compile.config import ExportConfig
 from edgec.distill.config import DistillConfig
 from edgec.errors import EdgecError
-from edgec.schema import InputFile, Precision, StrictModel, existing_file
+from edgec.schema import InputFile, InputFolder, InputPath, Precision, StrictModel, existing_file
 
 __all__ = ["Config", "InputFile", "Precision", "StrictModel", "load_config", "validate_mapping"]
 
 MAX_CONFIG_BYTES = 1 << 20
-
-
-def _existing_path(value: Path, info: ValidationInfo) -> Path:
-    base = Path((info.context or {}).get("base_dir", "."))
-    path = value if value.is_absolute() else base / value
-    if not path.exists():
-        raise ValueError(f"path '{value}' not found (looked for {path.resolve()})")
-    return path.resolve()
-
-
-def _existing_dir(value: Path, info: ValidationInfo) -> Path:
-    path = _existing_path(value, info)
-    if not path.is_dir():
-        raise ValueError(f"'{value}' is not a folder")
-    return path
-
-
-InputPath = Annotated[Path, AfterValidator(_existing_path)]  # a file or a folder
-InputDir = Annotated[Path, AfterValidator(_existing_dir)]
 
 
 class ImagePreprocess(StrictModel):
@@ -73,10 +54,10 @@ class CalibrationConfig(StrictModel):
     """
 
     data: InputPath | None = Field(None, description=".npz/.npy file or folder; first axis = sample")
-    images: InputDir | None = Field(None, description="folder of images; sub-folders are class labels")
+    images: InputFolder | None = Field(None, description="folder of images; sub-folders are class labels")
     preprocess: ImagePreprocess | None = None
     text: InputFile | None = Field(None, description="UTF-8 text file, one sample per non-empty line")
-    tokenizer: InputDir | None = Field(None, description="Hugging Face tokenizer folder (tokenizer.json)")
+    tokenizer: InputFolder | None = Field(None, description="Hugging Face tokenizer folder (tokenizer.json)")
     max_length: int = Field(128, ge=1, le=65536)
     callable: str | None = Field(None, pattern=r"^[A-Za-z0-9_./-]+(\.py)?:[A-Za-z_][A-Za-z0-9_.]*$")
     samples: int = Field(256, ge=1, le=100_000)

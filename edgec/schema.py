@@ -20,13 +20,34 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def existing_file(value: Path, info: ValidationInfo) -> Path:
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    """A config path, relative to the config file's folder (passed as validation context)."""
     base = Path((info.context or {}).get("base_dir", "."))
-    path = value if value.is_absolute() else base / value
+    return value if value.is_absolute() else base / value
+
+
+def existing_file(value: Path, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
     if not path.is_file():
         raise ValueError(f"file '{value}' not found (looked for {path.resolve()})")
     return path.resolve()
 
 
-# A path in a config: resolved against the config file's folder, and it must exist.
+def existing_path(value: Path, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    if not path.exists():
+        raise ValueError(f"path '{value}' not found (looked for {path.resolve()})")
+    return path.resolve()
+
+
+def existing_folder(value: Path, info: ValidationInfo) -> Path:
+    path = _resolve(value, info)
+    if not path.is_dir():
+        raise ValueError(f"folder '{value}' not found (looked for {path.resolve()})")
+    return path.resolve()
+
+
+# Paths in a config: resolved against the config file's folder, and they must exist.
 InputFile = Annotated[Path, AfterValidator(existing_file)]
+InputPath = Annotated[Path, AfterValidator(existing_path)]  # a file or a folder
+InputFolder = Annotated[Path, AfterValidator(existing_folder)]

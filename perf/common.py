@@ -7,6 +7,7 @@ the scripts judge, absolute milliseconds are context.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -140,10 +141,9 @@ def pin_threads(threads: int = THREADS) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    try:
+    # torch allows this once, before any parallel work; later calls keep the first setting.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # torch allows it once, before any parallel work; later calls keep the first
-        pass
 
 
 def ort_session(path: Path, threads: int = THREADS, level: str = "all"):

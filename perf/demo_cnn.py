@@ -65,7 +65,9 @@ def engines(work: Path) -> tuple[dict, list[dict], np.ndarray]:
     for bundle in result.bundles:
         engine = runtime.load(bundle.path)
         out_name = engine.output_names[0]
-        variants[f"edgec {bundle.target} {bundle.precision}"] = (lambda e, o: lambda feed: e.run(feed)[o])(engine, out_name)
+        variants[f"edgec {bundle.target} {bundle.precision}"] = (lambda e, o: lambda feed: e.run(feed)[o])(
+            engine, out_name
+        )
     _, test = digits_splits(seed=0, size=16)
     feeds = [{in_name: test.x[i : i + 1]} for i in range(len(test.x))]
     return variants, feeds, test.y

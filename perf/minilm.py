@@ -119,8 +119,15 @@ def openvino_nncf_int8(onnx_path: Path, out: Path, calib: list[dict]) -> Path:
     return target
 
 
-RECIPES = ("openvino", "openvino-ffn-float", "ort-dynamic", "ort-dynamic-pc", "ort-dynamic-mm", "ort-dynamic-pc-mm",
-           "ort-static")
+RECIPES = (
+    "openvino",
+    "openvino-ffn-float",
+    "ort-dynamic",
+    "ort-dynamic-pc",
+    "ort-dynamic-mm",
+    "ort-dynamic-pc-mm",
+    "ort-static",
+)
 
 
 def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], recipe: str = "openvino") -> Path:

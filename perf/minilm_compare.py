@@ -60,8 +60,15 @@ def run(work: Path, rounds: int, heldout_n: int, calib_n: int, recipes: list[str
         "fastest_other": fastest_other.name,
         "edgec_vs_best": edgec_row.summary["p50_ms"] / fastest_other.summary["p50_ms"],
         "edgec_cos_min": edgec_row.extra["cos min"],
-        "settings": {"rounds": rounds, "heldout": heldout_n, "calib": calib_n, "seq": minilm.SEQ, "batch": 1,
-                     "threads": common.THREADS, "recipes": recipes},  # fmt: skip
+        "settings": {
+            "rounds": rounds,
+            "heldout": heldout_n,
+            "calib": calib_n,
+            "seq": minilm.SEQ,
+            "batch": 1,
+            "threads": common.THREADS,
+            "recipes": recipes,
+        },  # fmt: skip
     }
 
 
@@ -79,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--heldout", type=int, default=200, help="held-out sentences (fidelity and timing feeds)")
     parser.add_argument("--calib", type=int, default=128, help="calibration sentences (NNCF, static recipes)")
-    parser.add_argument("--recipe", action="append", default=None,
-                        help=f"edgec recipes to measure, the first is the 'edgec x86' row: {', '.join(minilm.RECIPES)}")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        default=None,
+        help=f"edgec recipes to measure, the first is the 'edgec x86' row: {', '.join(minilm.RECIPES)}",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     args = parser.parse_args(argv)
     recipes = args.recipe or ["openvino"]

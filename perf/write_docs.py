@@ -15,31 +15,43 @@ from pathlib import Path
 from perf import common
 
 SECTIONS = [
-    ("minilm_compare", "1. all-MiniLM-L6-v2 against the tools a user would pick instead",
-     "Batch 1, 128 tokens (held-out sentences padded to 128), 2 threads per engine, interleaved. "
-     "Fidelity: cosine of mean-pooled embeddings to PyTorch float over 100 held-out sentences. "
-     "edgec rows (`perf/minilm.py` `RECIPES`; run with `--recipe openvino --recipe "
-     "openvino-ffn-float --recipe ort-dynamic-pc`, the first is the `edgec x86` row): "
-     "`ort-*` = `edgec.compile.transformer.build_x86_text_encoder` (ONNX Runtime transformer "
-     "fusions, then dynamic INT8; `pc` per-channel weights; `mm` only MatMuls quantized, fused "
-     "Attention kept float) then the ONNX Runtime target builder; `openvino` = "
-     "`edgec.compile.transformer_openvino.build_openvino_text_encoder` (input shape fixed to "
-     "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences); `openvino-ffn-float` "
-     "the same with each layer's FFN output projection kept in float."),
-    ("minilm_student", "2. A distilled MiniLM student built by edgec against its teacher",
-     "Teacher: all-MiniLM-L6-v2 in PyTorch eager fp32. Student: 2 of the teacher's 6 layers "
-     "(layers 2 and 5, full width), trained to match the teacher's mean-pooled embeddings "
-     "(MSE + cosine) on sentences from the standard library's docstrings (`perf/texts.py`; epochs "
-     "and count under the table), exported with Optimum and built with edgec's OpenVINO x86 recipe "
-     "(static [1, 128] + NNCF INT8). Same 128-token held-out inputs for both."),
-    ("demo_cnn", "3. The demo's CNN",
-     "The student of `edgec demo` (digits, 16x16), batch 1. PyTorch eager and ONNX Runtime fp32 at "
-     "2 threads; the edgec bundles opened with `edgec.runtime.load` use the profile's runtime "
-     "options (threads unset: each backend's default, which is 2 on this 2-core machine). Top-1 on "
-     "the demo's held-out digits."),
-    ("build_time", "4. Build time of the whole demo pipeline",
-     "`python -m edgec demo --out DIR` in a fresh process, first into an empty folder (cold), then "
-     "again into the same folder (cached: every stage is found in the content-addressed cache)."),
+    (
+        "minilm_compare",
+        "1. all-MiniLM-L6-v2 against the tools a user would pick instead",
+        "Batch 1, 128 tokens (held-out sentences padded to 128), 2 threads per engine, interleaved. "
+        "Fidelity: cosine of mean-pooled embeddings to PyTorch float over 100 held-out sentences. "
+        "edgec rows (`perf/minilm.py` `RECIPES`; run with `--recipe openvino --recipe "
+        "openvino-ffn-float --recipe ort-dynamic-pc`, the first is the `edgec x86` row): "
+        "`ort-*` = `edgec.compile.transformer.build_x86_text_encoder` (ONNX Runtime transformer "
+        "fusions, then dynamic INT8; `pc` per-channel weights; `mm` only MatMuls quantized, fused "
+        "Attention kept float) then the ONNX Runtime target builder; `openvino` = "
+        "`edgec.compile.transformer_openvino.build_openvino_text_encoder` (input shape fixed to "
+        "[1, 128], NNCF INT8, transformer model type, 64 calibration sentences); `openvino-ffn-float` "
+        "the same with each layer's FFN output projection kept in float.",
+    ),
+    (
+        "minilm_student",
+        "2. A distilled MiniLM student built by edgec against its teacher",
+        "Teacher: all-MiniLM-L6-v2 in PyTorch eager fp32. Student: 2 of the teacher's 6 layers "
+        "(layers 2 and 5, full width), trained to match the teacher's mean-pooled embeddings "
+        "(MSE + cosine) on sentences from the standard library's docstrings (`perf/texts.py`; epochs "
+        "and count under the table), exported with Optimum and built with edgec's OpenVINO x86 recipe "
+        "(static [1, 128] + NNCF INT8). Same 128-token held-out inputs for both.",
+    ),
+    (
+        "demo_cnn",
+        "3. The demo's CNN",
+        "The student of `edgec demo` (digits, 16x16), batch 1. PyTorch eager and ONNX Runtime fp32 at "
+        "2 threads; the edgec bundles opened with `edgec.runtime.load` use the profile's runtime "
+        "options (threads unset: each backend's default, which is 2 on this 2-core machine). Top-1 on "
+        "the demo's held-out digits.",
+    ),
+    (
+        "build_time",
+        "4. Build time of the whole demo pipeline",
+        "`python -m edgec demo --out DIR` in a fresh process, first into an empty folder (cold), then "
+        "again into the same folder (cached: every stage is found in the content-addressed cache).",
+    ),
 ]
 
 

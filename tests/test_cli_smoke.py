@@ -9,9 +9,10 @@ from edgec import __version__
 from edgec.cli import main
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """The real CLI entry point in-process: (exit code, stdout, stderr). Shared by the suites."""
     try:
-        main(list(args))
+        main([str(a) for a in args])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -13,22 +13,12 @@ import onnxruntime as ort
 import pytest
 
 from edgec import runtime
-from edgec.cli import main
 from edgec.config import load_config
 from edgec.errors import EdgecError
 from edgec.pipeline import build
+from tests.test_cli_smoke import run_cli
 
 ACCEPTANCE = ["x86-avx512-vnni", "openvino-cpu", "rpi5", "android-arm64"]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def config_text(tiny, targets: list[str], calibration=None, extra: str = "") -> str:

@@ -8,25 +8,14 @@ weights read from a `.safetensors` file, never a pickle) or a Hugging Face model
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
-from edgec.schema import InputFile, StrictModel
+from edgec.schema import InputFile, InputFolder, StrictModel
 
 DTYPES = ("float32", "float16", "int64", "int32", "bool")
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 13, 23, 20
-
-
-def _existing_folder(value: Path, info: ValidationInfo) -> Path:
-    base = Path((info.context or {}).get("base_dir", "."))
-    path = value if value.is_absolute() else base / value
-    if not path.is_dir():
-        raise ValueError(f"folder '{value}' not found (looked for {path.resolve()})")
-    return path.resolve()
-
-
-InputFolder = Annotated[Path, AfterValidator(_existing_folder)]
 
 
 class DynamicDim(StrictModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from contextlib import contextmanager
@@ -23,10 +24,8 @@ def _on_path(folder: Path | None):
     try:
         yield
     finally:
-        try:
+        with contextlib.suppress(ValueError):  # already gone: the imported code removed it
             sys.path.remove(str(folder))
-        except ValueError:
-            pass
 
 
 def resolve_ref(ref: str, where: str, base_dir: Path | None = None) -> Any:

@@ -6,6 +6,8 @@ import copy
 import json
 from pathlib import Path
 
+from tests.test_cli_smoke import run_cli  # noqa: F401 - re-exported to the gate and verify tests
+
 
 def read_report(path: Path) -> dict:
     return json.loads(Path(path).read_text())
@@ -26,19 +28,6 @@ def with_samples(report: dict, samples, *, summary: bool = True) -> dict:
     out["samples_ms"] = [float(x) for x in samples]
     out["summary"] = stats.summarize(out["samples_ms"]) if summary else None
     return out
-
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    """The real CLI entry point in-process: (exit code, stdout, stderr)."""
-    from edgec.cli import main
-
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def markdown_tables(text: str) -> list[list[list[str]]]:

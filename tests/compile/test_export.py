@@ -12,19 +12,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edgec.cli import main
+from tests.test_cli_smoke import run_cli
 
 NETS = Path(__file__).with_name("export_nets.py")
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -6,25 +6,15 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from edgec.cli import main
 from edgec.config import load_config
 from edgec.errors import EdgecError
 from edgec.pipeline import _select_targets
 from edgec.targets.profiles import TargetProfile, get_profile, load_profile_file, shipped_profiles, user_profiles
 from edgec.targets.registry import backend_names, get_builder
+from tests.test_cli_smoke import run_cli
 
 SHIPPED = ["host-cpu", "host-openvino", "x86-avx2", "x86-avx512-vnni", "openvino-cpu", "rpi4", "rpi5",
            "android-arm64", "ios-coreml", "jetson-orin-nano", "jetson-agx-orin", "nvidia-gpu"]  # fmt: skip
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_every_named_profile_is_shipped():

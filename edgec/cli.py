@@ -62,7 +62,7 @@ def demo(
     out: OutOption = Path("edgec-out"),
     teacher_epochs: Annotated[int, typer.Option(min=1, help="Teacher training epochs.")] = 10,
     student_epochs: Annotated[int, typer.Option(min=1, help="Student distillation epochs.")] = 20,
-    bench_seconds: Annotated[float, typer.Option(min=0.0, help="Minimum timed seconds per engine.")] = 2.0,
+    bench_seconds: Annotated[float, typer.Option(min=0.0, help="Minimum timed seconds per engine and process.")] = 1.0,
 ) -> None:
     """Run the embedded default end to end (digits teacher -> student -> INT8 -> two host targets)."""
     from edgec.config import BenchmarkConfig
@@ -169,11 +169,12 @@ def bench(
     ] = None,
     min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
     min_seconds: Annotated[
-        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long.")
+        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long per process (default 1).")
     ] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
     repeats: Annotated[
-        Optional[int], typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled.")
+        Optional[int],
+        typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled (default 3)."),
     ] = None,
     cpus: Annotated[Optional[str], typer.Option("--cpus", help="Pin the agent to these CPU ids, e.g. 2,3.")] = None,
 ) -> None:

@@ -4,6 +4,7 @@ edgec's x86 build. Artifacts are cached under the perf output folder."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from edgec.compile.transformer import EncoderShape, build_x86_text_encoder
 from perf.common import THREADS, mean_pool, ort_session, ov_compiled
 
 SEQ = 128
+BUCKETS = (16, 32, 64, 128)  # edgec's sequence buckets for the "-buckets" recipes
 NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -122,6 +124,10 @@ def openvino_nncf_int8(onnx_path: Path, out: Path, calib: list[dict]) -> Path:
 RECIPES = (
     "openvino",
     "openvino-ffn-float",
+    "openvino-buckets",
+    "openvino-buckets-ffn-float",
+    "openvino-buckets-wint8",
+    "openvino-buckets-fp32",
     "ort-dynamic",
     "ort-dynamic-pc",
     "ort-dynamic-mm",
@@ -146,8 +152,12 @@ def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], re
     if recipe.startswith("openvino"):
         engine = out / recipe / "model.xml"
         if not engine.exists():
-            patterns = FIDELITY_FIRST_PATTERNS if recipe == "openvino-ffn-float" else ()
-            build_openvino_text_encoder(onnx_path, engine, calib, seq=SEQ, float_patterns=patterns)
+            patterns = FIDELITY_FIRST_PATTERNS if recipe.endswith("ffn-float") else ()
+            buckets = BUCKETS if "-buckets" in recipe else None
+            built = build_openvino_text_encoder(onnx_path, engine, calib, seq=SEQ, float_patterns=patterns,
+                                                buckets=buckets, quantize=not recipe.endswith("fp32"),
+                                                weights_only=recipe.endswith("wint8"))  # fmt: skip
+            (engine.parent / "runtime_options.json").write_text(json.dumps(built.runtime_options))
         return engine
     engine = out / recipe / "engine" / "model.onnx"
     if engine.exists():
@@ -166,11 +176,24 @@ def edgec_x86(onnx_path: Path, model_dir: Path, out: Path, calib: list[dict], re
     return engine
 
 
-def engine_encoder(engine: Path):
-    """Open an edgec engine with the same thread settings as every other variant."""
-    if engine.suffix == ".xml":
-        return ov_encoder(engine)
-    return ort_encoder(engine)
+def engine_encoder(engine: Path, threads: int = THREADS):
+    """Open an edgec engine the way `edgec.runtime` does (edgec's runner, with the build's runtime
+    options, e.g. sequence buckets), with the same thread settings as every other variant."""
+    if engine.suffix != ".xml":
+        return ort_encoder(engine)
+    from edgec.benchmarks.runners import make_runner
+
+    options_file = engine.parent / "runtime_options.json"
+    options = json.loads(options_file.read_text()) if options_file.is_file() else {}
+    runner = make_runner("openvino", str(engine), {**options, "threads": threads, "performance_hint": "LATENCY"})
+    runner.load()
+    wanted = {p.get_any_name() for p in runner.compiled.inputs}
+    first = runner.output_names[0]
+
+    def infer(feed: dict) -> np.ndarray:
+        return runner.infer({k: v for k, v in feed.items() if k in wanted})[first]
+
+    return infer
 
 
 def pooled(infer, feeds: list[dict]) -> np.ndarray:

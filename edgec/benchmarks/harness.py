@@ -21,7 +21,8 @@ from edgec.benchmarks.jobs import AGENT_PATH, AgentJob, Log, stream_agent
 from edgec.config import BenchmarkConfig
 from edgec.errors import EdgecError
 
-SCHEMA_VERSION = 1
+# 2: confidence intervals include process-to-process variation (stats.percentile_ci), `ci_method`
+SCHEMA_VERSION = 2
 __all__ = ["AGENT_PATH", "SCHEMA_VERSION", "LocalExecutor", "make_executor", "make_report", "run_local"]
 
 

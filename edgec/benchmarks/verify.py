@@ -90,6 +90,9 @@ def check_summary(report: dict) -> Finding:
         return Finding("summary", False, "the report has no summary block")
     # Reports pooled from several processes (`--repeats`) carry their run lengths: the bootstrap
     # resamples within each run, so the same lengths must be given to reproduce the summary.
+    if report.get("schema_version") != harness.SCHEMA_VERSION:
+        return Finding("summary", False, f"report schema {report.get('schema_version')!r} is not this edgec's "
+                       f"{harness.SCHEMA_VERSION}: its intervals were computed another way; measure again with edgec bench")  # fmt: skip
     recomputed = stats.summarize(report["samples_ms"], report.get("run_lengths"))
     # Keys a later edgec adds to the summary are not held against an older report; the core
     # ones must be there.

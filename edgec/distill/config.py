@@ -47,7 +47,9 @@ class DeriveConfig(StrictModel):
     layers: int = Field(ge=1, description="transformer layers of the student")
     teacher_layers: list[int] | None = Field(None, description="teacher layer copied into each student layer")
     hidden_size: int | None = Field(None, ge=8, description="narrower width (layers then start from scratch)")
-    intermediate_size: int | None = Field(None, ge=8)
+    intermediate_size: int | None = Field(
+        None, ge=8, description="narrower feed-forward: starts from the teacher's most important neurons"
+    )
     num_attention_heads: int | None = Field(None, ge=1)
     embedding_rank: int | None = Field(None, ge=8, description="factorise the word embeddings at this rank (SVD)")
 

@@ -4,8 +4,9 @@ A teacher is loaded from a local folder (or a hub id already in the local cache:
 downloads) with plain `transformers`, safetensors weights only. The student is the teacher's
 architecture with fewer layers (optionally narrower, optionally with a low-rank word
 embedding), initialised from the teacher wherever shapes allow: student layer i takes teacher
-layer `teacher_layers[i]` (every other layer by default), embeddings and heads are copied, and
-a factorised embedding starts from the truncated SVD of the teacher's.
+layer `teacher_layers[i]` (every other layer by default), embeddings and heads are copied, a
+narrower feed-forward keeps the teacher's most important neurons, and a factorised embedding
+starts from the truncated SVD of the teacher's.
 """
 
 from __future__ import annotations
@@ -222,6 +223,7 @@ def init_from_teacher(student: HfEncoder, teacher: HfEncoder, teacher_layers: li
         if source is not None and source.shape == param.shape:
             param.copy_(source)
             copied += param.numel()
+    copied += _init_pruned_ffn(student, teacher, teacher_layers)
     embedding = student.model.get_input_embeddings()
     if isinstance(embedding, FactorizedEmbedding):
         table = teacher.model.get_input_embeddings().weight
@@ -229,3 +231,46 @@ def init_from_teacher(student: HfEncoder, teacher: HfEncoder, teacher_layers: li
             embedding.init_from(table)
             copied += sum(p.numel() for p in embedding.parameters())
     return {"params_from_teacher": copied, "params_total": total, "teacher_layers": teacher_layers}
+
+
+def _ffn_width(model) -> int | None:
+    config = model.config
+    return getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None)
+
+
+@torch.no_grad()
+def _init_pruned_ffn(student: HfEncoder, teacher: HfEncoder, teacher_layers: list[int]) -> int:
+    """A narrower feed-forward (derive.intermediate_size) starts from the teacher's most important
+    neurons instead of from scratch: neuron j of a teacher layer scores |W_in[j, :]| * |W_out[:, j]|
+    (what it can contribute to the layer's output), and the student keeps the top ones, in the
+    same order, in every tensor that has the feed-forward width. Returns the values copied."""
+    wide, narrow = _ffn_width(teacher.model), _ffn_width(student.model)
+    if not wide or not narrow or narrow >= wide:
+        return 0
+    if getattr(student.model.config, "hidden_size", None) != getattr(teacher.model.config, "hidden_size", None):
+        return 0  # a narrower width starts from scratch anyway
+    copied = 0
+    t_layers = teacher.layers()
+    for i, layer in enumerate(student.layers()):
+        t_params = dict(t_layers[teacher_layers[i]].named_parameters())
+        score = torch.ones(wide)
+        for t in t_params.values():  # the up-projection has rows of width `wide`, the down one columns
+            if t.dim() == 2 and t.shape[0] == wide:
+                score = score * t.norm(dim=1)
+            elif t.dim() == 2 and t.shape[1] == wide:
+                score = score * t.norm(dim=0)
+        keep = torch.sort(torch.topk(score, narrow).indices).values
+        for name, param in layer.named_parameters():
+            source = t_params.get(name)
+            if source is None or source.shape == param.shape or source.dim() != param.dim():
+                continue
+            picked = source
+            for dim, (s_size, t_size) in enumerate(zip(param.shape, source.shape, strict=True)):
+                if s_size != t_size:
+                    if (s_size, t_size) != (narrow, wide):
+                        break
+                    picked = picked.index_select(dim, keep)
+            else:
+                param.copy_(picked)
+                copied += param.numel()
+    return copied

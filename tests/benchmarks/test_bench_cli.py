@@ -44,7 +44,7 @@ def local_run(tmp_path_factory, bundles):
 def test_local_report_has_the_contract_keys(local_run, bundles):
     paths, stdout = local_run
     data = json.loads(paths["json"].read_text())
-    assert data["kind"] == "edgec-bench" and data["schema_version"] == 1
+    assert data["kind"] == "edgec-bench" and data["schema_version"] == 2
     assert [r["target"]["name"] for r in data["reports"]] == ["host-cpu", "host-openvino"]
     for report in data["reports"]:
         assert BENCHMARK_KEYS <= set(report) and SUMMARY_KEYS <= set(report["summary"])

@@ -77,6 +77,35 @@ def test_openvino_static_int8_encoder(tiny_bert, tmp_path):
         build_openvino_text_encoder(folder / "onnx" / "model.onnx", tmp_path / "x.xml", feeds, seq=8)
 
 
+@pytest.mark.slow
+def test_sequence_buckets_give_the_full_length_embeddings(tiny_bert, tmp_path):
+    from edgec.benchmarks.runners import make_runner
+    from edgec.compile.transformer_openvino import build_openvino_text_encoder
+
+    folder, feeds = tiny_bert
+    onnx_path = folder / "onnx" / "model.onnx"
+    plain = build_openvino_text_encoder(onnx_path, tmp_path / "plain.xml", feeds, seq=16, quantize=False)
+    bucketed = build_openvino_text_encoder(onnx_path, tmp_path / "b.xml", feeds, quantize=False, buckets=(4, 8, 16))
+    assert bucketed.runtime_options == {"sequence_buckets": {"sizes": [4, 8, 16], "mask": "attention_mask"}}
+    full = make_runner("openvino", str(plain.path), {"threads": 1})
+    cut = make_runner("openvino", str(bucketed.path), {"threads": 1, **bucketed.runtime_options})
+    for feed in feeds:
+        real = int(feed["attention_mask"].sum())
+        a = full.infer(feed)["last_hidden_state"]
+        b = cut.infer(feed)["last_hidden_state"]
+        assert b.shape == a.shape == (1, 16, 32)  # the caller's length, whatever bucket ran
+        np.testing.assert_allclose(b[0, :real], a[0, :real], atol=1e-4)  # real tokens: the same states
+        bucket = next(size for size in (4, 8, 16) if size >= real)
+        assert not b[0, bucket:].any()  # positions past the bucket were never computed
+    # Left padding cannot be cut from the end: every position is kept.
+    feed = dict(feeds[0])
+    feed["attention_mask"] = feed["attention_mask"][:, ::-1].copy()
+    np.testing.assert_allclose(cut.infer(feed)["last_hidden_state"], full.infer(feed)["last_hidden_state"], atol=1e-4)
+    weights = build_openvino_text_encoder(onnx_path, tmp_path / "w.xml", [], quantize=True, weights_only=True,
+                                          buckets=(8, 16))  # fmt: skip
+    assert any("weight-only" in note for note in weights.notes)
+
+
 def test_recipe_input_errors(tmp_path):
     shape = EncoderShape(4, 32)
     with pytest.raises(EdgecError, match="not found"):

@@ -95,6 +95,31 @@ def test_narrower_student_uses_a_projection_for_hidden_states(tmp_path, tiny_ber
     assert result.fidelity["samples"] == 48
 
 
+def test_narrower_feed_forward_starts_from_the_teachers_strongest_neurons(tiny_bert):
+    import torch
+
+    from edgec.distill import hf
+    from edgec.distill.config import DeriveConfig
+
+    teacher = hf.load_teacher(tiny_bert, "embedding", "mean", False, False)
+    spec = hf.derive_spec(
+        teacher, DeriveConfig(layers=2, teacher_layers=[1, 3], intermediate_size=16), "embedding", False
+    )
+    student = hf.build_from_spec(spec)
+    init = hf.init_from_teacher(student, teacher, spec["teacher_layers"])
+    assert init["params_from_teacher"] == init["params_total"]  # nothing left from scratch
+    t_layer, s_layer = teacher.layers()[3], student.layers()[1]
+    w_in, w_out = t_layer.intermediate.dense.weight, t_layer.output.dense.weight
+    score = w_in.norm(dim=1) * w_out.norm(dim=0)
+    keep = torch.sort(torch.topk(score, 16).indices).values
+    assert torch.equal(s_layer.intermediate.dense.weight, w_in[keep])
+    assert torch.equal(s_layer.intermediate.dense.bias, t_layer.intermediate.dense.bias[keep])
+    assert torch.equal(s_layer.output.dense.weight, w_out[:, keep])
+    assert torch.equal(s_layer.output.dense.bias, t_layer.output.dense.bias)  # hidden-width: copied whole
+    dropped = sorted(set(range(64)) - set(keep.tolist()))
+    assert score[keep].min() >= score[dropped].max()  # the strongest neurons, not the first ones
+
+
 def test_attention_transfer_needs_matching_heads(tmp_path, tiny_bert):
     from edgec.errors import EdgecError
 

@@ -1,11 +1,12 @@
 """Two back-to-back `edgec bench` runs on an unchanged bundle: is each p50 inside the other's CI?
 
-    python perf/bench_repeatability.py [--pairs 5] [--seconds 3] [--repeats 3] [--cpus 1] [--targets …]
+    python perf/bench_repeatability.py [--pairs 5] [--seconds S] [--repeats N] [--cpus 1] [--targets …]
 
 Builds fp32 bundles of a ConvNet the size of the demo's teacher (about a millisecond per image,
-so timer and scheduler noise do not dominate), then runs `python -m edgec bench BUNDLE --repeats N
---json …` twice in a row, `--pairs` times, and prints for each pair both p50s, both 95 % bootstrap
-intervals and whether each p50 lies inside the other run's interval. This lives in perf/ and not
+so timer and scheduler noise do not dominate), then runs `python -m edgec bench BUNDLE --json …`
+(edgec's default settings unless flags are given) twice in a row, `--pairs` times, and prints for
+each pair both p50s, both reported 95 % intervals and whether each p50 lies inside the other
+run's interval. This lives in perf/ and not
 in the test suite: on a shared 2-core machine run-to-run drift (other jobs, frequency changes)
 is a property of the machine, not of edgec, and a wall-clock assertion there would be flaky.
 """
@@ -38,9 +39,10 @@ def build_bundles(folder: Path, targets: list[str]) -> Path:
     return folder / "out"
 
 
-def bench_once(bundle: Path, out: Path, seconds: int, repeats: int, cpus: str) -> dict:
-    cmd = [sys.executable, "-m", "edgec", "bench", str(bundle), "--json", str(out), "--min-seconds", str(seconds),
-           "--repeats", str(repeats), *(["--cpus", cpus] if cpus else [])]  # fmt: skip
+def bench_once(bundle: Path, out: Path, seconds: float | None, repeats: int | None, cpus: str) -> dict:
+    cmd = [sys.executable, "-m", "edgec", "bench", str(bundle), "--json", str(out),
+           *(["--min-seconds", str(seconds)] if seconds is not None else []),
+           *(["--repeats", str(repeats)] if repeats is not None else []), *(["--cpus", cpus] if cpus else [])]  # fmt: skip
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.read_text())["reports"][0]["summary"]
 
@@ -48,10 +50,10 @@ def bench_once(bundle: Path, out: Path, seconds: int, repeats: int, cpus: str) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=None, help="`edgec bench --min-seconds` (default: edgec's)")
     parser.add_argument("--targets", nargs="+", default=["host-cpu", "host-openvino"])
-    parser.add_argument("--repeats", type=int, default=3, help="`edgec bench --repeats`: processes per run")
-    parser.add_argument("--cpus", default="1", help="`edgec bench --cpus`: pin the agent ('' = no pinning)")
+    parser.add_argument("--repeats", type=int, default=None, help="`edgec bench --repeats` (default: edgec's)")
+    parser.add_argument("--cpus", default="", help="`edgec bench --cpus`: pin the agent (default: no pinning)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgec-repeat-") as tmp:
         out = build_bundles(Path(tmp), args.targets)
@@ -65,9 +67,15 @@ def main() -> None:
                 held += inside
                 print(f"{target} pair {pair + 1}: p50 {a['p50_ms']:.4f} [{a['ci95_p50_ms'][0]:.4f}, "
                       f"{a['ci95_p50_ms'][1]:.4f}] then {b['p50_ms']:.4f} [{b['ci95_p50_ms'][0]:.4f}, "
-                      f"{b['ci95_p50_ms'][1]:.4f}]; difference {b['p50_ms'] / a['p50_ms'] - 1:+.2%}; "
+                      f"{b['ci95_p50_ms'][1]:.4f}] ({b.get('ci_method', '?')}, ±{_half(b):.1%}); "
+                      f"difference {b['p50_ms'] / a['p50_ms'] - 1:+.2%}; "
                       f"each inside the other's CI: {'yes' if inside else 'no'}")  # fmt: skip
             print(f"{target}: {held}/{args.pairs} pairs within each other's 95 % CI\n")
+
+
+def _half(summary: dict) -> float:
+    lo, hi = summary["ci95_p50_ms"]
+    return (hi - lo) / 2 / summary["p50_ms"]
 
 
 if __name__ == "__main__":

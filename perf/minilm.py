@@ -24,11 +24,16 @@ def teacher_dir() -> Path:
     return Path(get_model_path())
 
 
-def tokenize(sentences: list[str], seq: int = SEQ, model_dir: Path | None = None) -> list[dict[str, np.ndarray]]:
-    """One batch-1 feed per sentence, padded (or cut) to `seq` tokens, int64 like the export."""
+def tokenize(sentences: list[str], seq: int = SEQ, model_dir: Path | None = None,
+             pad: bool = True) -> list[dict[str, np.ndarray]]:  # fmt: skip
+    """One batch-1 feed per sentence, padded (or cut) to `seq` tokens, int64 like the export.
+    `pad=False`: each sentence at its own length (what a batch-1 caller with dynamic padding sends)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir or teacher_dir()))
+    if not pad:
+        return [{k: np.asarray(v, np.int64)[None] for k, v in tok(s, truncation=True, max_length=seq).items()
+                 if k in NAMES} for s in sentences]  # fmt: skip
     enc = tok(sentences, padding="max_length", truncation=True, max_length=seq, return_tensors="np")
     return [{k: enc[k][i : i + 1].astype(np.int64) for k in NAMES} for i in range(len(sentences))]
 

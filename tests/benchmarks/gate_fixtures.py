@@ -26,7 +26,9 @@ def with_samples(report: dict, samples, *, summary: bool = True) -> dict:
 
     out = copy.deepcopy(report)
     out["samples_ms"] = [float(x) for x in samples]
-    out["summary"] = stats.summarize(out["samples_ms"]) if summary else None
+    if sum(out.get("run_lengths") or []) != len(out["samples_ms"]):
+        out["run_lengths"] = None  # other samples than the processes measured: one pool
+    out["summary"] = stats.summarize(out["samples_ms"], out["run_lengths"]) if summary else None
     return out
 
 

@@ -65,17 +65,8 @@ def build_selected(ctx: BuildContext, plan: TargetPlan, graphs: dict) -> BundleR
         _check_measurable(ctx, plan, position, profile, precision, stage.info)
         built.append(_Built(position, profile, precision, graph, stage))
     selected = _select_stage(ctx, plan, built, judge_data, metric) if built else None
-    by_position = {b.position: b for b in built}
-    measured = []
-    for position in range(len(plan.candidates)):
-        if position in unbuilt:
-            measured.append(unbuilt[position])
-            continue
-        b = by_position[position]
-        entry = next(c for c in selected.info["candidates"] if c["label"] == b.label)
-        score = entry["quality"]
-        measured.append(Measured(b.profile.name, b.precision, b.profile.backend, entry["p50_ms"], entry["p90_ms"],
-                                 score, selected.info["float"] - score, b.engine_dir, files=entry["files"]))  # fmt: skip
+    measured = [unbuilt[i] if i in unbuilt else _measured(next(b for b in built if b.position == i), selected)
+                for i in range(len(plan.candidates))]  # fmt: skip
     for m in measured:
         speed = "not measured" if m.p50_ms is None else f"p50 {m.p50_ms:.3f} ms, p90 {m.p90_ms:.3f} ms"
         ctx.log(f"{plan.name}: {m.label}: {speed}, {metric} {m.quality:.2f} (drop {m.drop:.2f})")
@@ -86,12 +77,22 @@ def build_selected(ctx: BuildContext, plan: TargetPlan, graphs: dict) -> BundleR
     ctx.log(f"{plan.name}: auto-select: {decision.reason}")
     decision.extra = {"quality_data": selected.info["quality_data"], "measured": selected.info["measured"]}
     winner = next(b for b in built if b.label == decision.winner.label)
-    entry = next(c for c in selected.info["candidates"] if c["label"] == winner.label)
-    report = read_json(selected.path / entry["report"], "candidate benchmark")
+    report = read_json(selected.path / _entry(selected, winner)["report"], "candidate benchmark")
     # Named like the bundle (as its manifest is), so gates pair it with the last build whoever won.
     report["target"] = {**report["target"], "name": plan.name, "profile": winner.profile.name}
     return pipeline.write_bundle(ctx, plan.name, winner.profile, winner.precision, winner.engine_dir,
                                  winner.built.info, report, winner.quantized, selection=decision.record())  # fmt: skip
+
+
+def _entry(selected: StageResult, b: _Built) -> dict:
+    return next(c for c in selected.info["candidates"] if c["label"] == b.label)
+
+
+def _measured(b: _Built, selected: StageResult) -> Measured:
+    """A built candidate as the select stage scored and measured it."""
+    entry = _entry(selected, b)
+    return Measured(b.profile.name, b.precision, b.profile.backend, entry["p50_ms"], entry["p90_ms"], entry["quality"],
+                    selected.info["float"] - entry["quality"], b.engine_dir, files=entry["files"])  # fmt: skip
 
 
 def _judge_data(ctx: BuildContext, plan: TargetPlan, where: str) -> tuple[CalibrationSet, str]:

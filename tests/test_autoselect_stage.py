@@ -136,7 +136,9 @@ def test_selection_needs_the_benchmark_stage(tiny_model, write_config, tmp_path,
     assert not out.exists()
 
 
-def test_auto_is_every_host_profile_whose_backend_is_installed(monkeypatch):
+def test_auto_is_every_host_profile_whose_backend_is_installed(monkeypatch, tiny_model):
+    from edgec.config import Config
+    from edgec.errors import EdgecError
     from edgec.targets import plan
 
     found = [(profile.name, precision) for profile, precision in plan.host_candidates()]
@@ -146,6 +148,11 @@ def test_auto_is_every_host_profile_whose_backend_is_installed(monkeypatch):
     assert ov == (["fp32", "fp16", "int8"] if HAVE_OPENVINO else [])
     monkeypatch.setattr(plan, "backend_installed", lambda backend: backend != "openvino")
     assert {profile.name for profile, _ in plan.host_candidates()} == {"host-cpu"}
+    config = Config(model=tiny_model.onnx, targets=[{"name": "host", "candidates": "auto"}])
+    assert plan.plan_targets(config)[0].describe() == "host (auto-selects among host-cpu/fp32, host-cpu/int8)"
+    monkeypatch.setattr(plan, "backend_installed", lambda backend: False)
+    with pytest.raises(EdgecError, match=r"targets\[0\].candidates: 'auto' found no profile this machine can run"):
+        plan.plan_targets(config)
 
 
 def test_manifest_of_a_plain_target_has_no_selection_key(tmp_path):

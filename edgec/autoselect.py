@@ -1,12 +1,13 @@
 """Auto-selection: when more than one backend or precision can serve a device (this host's CPU:
-ONNX Runtime fp32/int8, OpenVINO fp32/int8), build every candidate, measure each with the
-benchmark harness, and pick the fastest one that holds the accuracy budget.
+ONNX Runtime fp32/int8, OpenVINO fp32/fp16/int8), the fastest candidate that holds the accuracy
+budget wins. `edgec build` builds and measures the candidates of a target with `candidates:`
+(`edgec/autoselect_stage.py`); this module is the decision alone, on given measurements.
 
 The decision is recorded for the manifest: every candidate's p50, its quality drop, whether it
 was within budget, and one sentence saying why the winner won.
 
-    decision = select(candidates, Budget(max_drop=1.0), model=..., calib=..., evalset=..., out=...)
-    decision.winner            # the chosen Candidate
+    decision = decide(measured, Budget(max_drop=1.0, metric="top1"))
+    decision.winner            # the chosen Measured
     decision.record()          # {"chosen": ..., "reason": ..., "candidates": [...]} for manifest.json
 """
 
@@ -35,18 +36,20 @@ class Budget:
 
 @dataclass
 class Measured:
-    """One built and measured candidate."""
+    """One candidate: built and measured, or (p50 None) not measured, with `detail` saying why."""
 
     target: str
     precision: str
     backend: str
-    p50_ms: float
-    p90_ms: float
+    p50_ms: float | None
+    p90_ms: float | None
     quality: float  # the metric on the eval data, in points
     drop: float  # float score minus this candidate's score
     engine: Path | None = None
     within_budget: bool = True
     note: str = ""
+    detail: str = ""  # what happened before the decision, e.g. why it was not measured
+    files: list[dict] | None = None  # the measured engine's files (path, sha256), to check it again
 
     @property
     def label(self) -> str:
@@ -59,7 +62,7 @@ class Decision:
     candidates: list[Measured]
     budget: Budget
     reason: str
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # more top-level keys for the record (what was measured how)
 
     def record(self) -> dict:
         """The manifest's `selection` block."""
@@ -71,24 +74,27 @@ class Decision:
             "candidates": [
                 {"target": c.target, "precision": c.precision, "backend": c.backend, "p50_ms": c.p50_ms,
                  "p90_ms": c.p90_ms, "quality": c.quality, "drop": c.drop, "within_budget": c.within_budget,
-                 "note": c.note}
+                 "note": c.note, "files": c.files}
                 for c in self.candidates
             ],
+            **self.extra,
         }  # fmt: skip
 
 
 def decide(measured: Sequence[Measured], budget: Budget) -> Decision:
     """Pure decision: the fastest p50 among candidates within budget; ties go to the smaller drop.
 
-    A candidate over budget never wins. If none is within budget, that is the user's error to fix
-    (raise the budget or add an fp32 candidate), not something to paper over."""
+    A candidate over budget (or not measured) never wins. If none is within budget, that is the
+    user's error to fix (raise the budget or add an fp32 candidate), not something to paper over."""
     if not measured:
         raise EdgecError("auto-selection needs at least one candidate")
     for c in measured:
         c.within_budget = c.drop <= budget.max_drop + 1e-9
         if not c.within_budget:
             c.note = f"over budget: drops {c.drop:.2f} > {budget.max_drop:.2f} points of {budget.metric}"
-    eligible = [c for c in measured if c.within_budget]
+        else:
+            c.note = "not measured" if c.p50_ms is None else ""
+    eligible = [c for c in measured if c.within_budget and c.p50_ms is not None]
     if not eligible:
         worst = ", ".join(f"{c.label} drops {c.drop:.2f}" for c in measured)
         raise EdgecError(
@@ -112,80 +118,7 @@ def decide(measured: Sequence[Measured], budget: Budget) -> Decision:
     over = [c.label for c in measured if not c.within_budget]
     if over:
         reason += f"; over budget, so not eligible: {', '.join(over)}"
+    for c in measured:
+        if c.detail:
+            c.note = f"{c.note}; {c.detail}"
     return Decision(winner, list(measured), budget, reason)
-
-
-def select(
-    candidates: Sequence[tuple[str, str]],
-    budget: Budget,
-    *,
-    model: Path,
-    calib,
-    evalset,
-    out: Path,
-    bench=None,
-    log: Log = print,
-) -> Decision:
-    """Build each (profile name, precision) candidate, measure it with the harness, and decide.
-
-    `calib` is the CalibrationSet INT8 is calibrated on; `evalset` the one quality is judged on
-    (labels needed for top1). `bench` is a BenchmarkConfig (short settings are fine for choosing:
-    the decision compares candidates measured the same way on the same inputs)."""
-    from edgec.artifacts import atomic_write_bytes
-    from edgec.benchmarks import harness, stats
-    from edgec.compile import quality as quality_mod
-    from edgec.compile.quantize import quantize_static_int8
-    from edgec.config import BenchmarkConfig
-    from edgec.targets.profiles import get_profile
-    from edgec.targets.registry import get_builder
-
-    if not candidates:
-        raise EdgecError("auto-selection needs at least one (target, precision) candidate")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    bench = bench or BenchmarkConfig()
-    reference = quality_mod.run_onnx(model, evalset)
-    labels = evalset.labels if budget.metric == "top1" else None
-    float_score = quality_mod.score(reference, budget.metric, labels, reference)
-    inputs_npz = atomic_write_bytes(out / "bench-inputs.npz", calib.sample(64, 0).to_npz_bytes())
-    int8_graph: Path | None = None
-    measured = []
-    for target, precision in candidates:
-        profile = get_profile(target)
-        profile.resolve_precision(precision)
-        source = model
-        if precision == "int8":
-            if int8_graph is None:  # one precision-typed graph feeds every INT8 backend
-                int8_graph = quantize_static_int8(model, calib, out / "model.int8.onnx")
-            source = int8_graph
-        engine_dir = out / f"{target}-{precision}"
-        engine_dir.mkdir(parents=True, exist_ok=True)
-        built = get_builder(profile.backend).build(source, precision, profile, engine_dir)
-        engine = engine_dir / built.engine
-        score = _engine_score(engine, built, evalset, budget.metric, labels, reference)
-        raw = harness.run_local(engine, built.runner, inputs_npz, harness.agent_settings(bench, built.runtime_options))
-        summary = stats.summarize(raw["samples_ms"])
-        log(f"auto-select: {target}/{precision}: p50 {summary['p50_ms']:.3f} ms, {budget.metric} {score:.2f}")
-        measured.append(Measured(target, precision, profile.backend, summary["p50_ms"], summary["p90_ms"], score,
-                                 float_score - score, engine))  # fmt: skip
-    decision = decide(measured, budget)
-    log(f"auto-select: {decision.reason}")
-    return decision
-
-
-def _engine_score(engine: Path, built, evalset, metric: str, labels, reference) -> float:
-    """The metric of the engine as built, run by the same runner apps and benchmarks use."""
-    import numpy as np
-
-    from edgec.benchmarks.agent import make_runner
-    from edgec.compile.quality import score
-
-    runner = make_runner(built.runner, str(engine), built.runtime_options)
-    runner.load()
-    first = None
-    outputs = []
-    for feed in evalset.feeds():
-        result = runner.infer(feed)
-        first = first or next(iter(result))
-        outputs.append(np.asarray(result[first]))
-    return score(np.concatenate(outputs), metric, labels, reference)

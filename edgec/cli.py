@@ -267,13 +267,10 @@ def _distill_progress():
 def validate(config: Annotated[Path, typer.Argument(help="edgec.yaml")]) -> None:
     """Check CONFIG: keys, types, files and target names. Exit 2 with every problem listed."""
     from edgec.config import load_config
-    from edgec.targets.profiles import get_profile, user_profiles
+    from edgec.targets.plan import plan_targets
 
-    loaded = load_config(config)
-    extra = user_profiles(loaded)
-    for spec in loaded.targets:
-        get_profile(spec.name, extra).resolve_precision(spec.precision)
-    console.print(f"{config}: valid ({len(loaded.targets)} target(s): {', '.join(t.name for t in loaded.targets)})")
+    plans = plan_targets(load_config(config))  # every profile known and every precision supported
+    console.print(f"{config}: valid ({len(plans)} target(s): {', '.join(p.describe() for p in plans)})")
 
 
 @app.command("run")

@@ -8,13 +8,15 @@ how YAML bombs multiply).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
     AfterValidator,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -127,14 +129,65 @@ def _profile_mapping(value: dict, info: ValidationInfo) -> dict:
     return value
 
 
+PRECISIONS = get_args(Precision)
+BUNDLE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a bundle is a folder named after its target
+
+
+def _candidate(value: str) -> str:
+    """'PROFILE/PRECISION'; whether the profile exists and takes that precision is checked when the
+    targets are planned (`edgec.targets.plan`), where the config's own profiles are known too."""
+    profile, slash, precision = value.partition("/")
+    if not slash or not profile or precision not in PRECISIONS:
+        raise ValueError(f"{value!r} is not PROFILE/PRECISION, e.g. host-cpu/int8 (precision: {', '.join(PRECISIONS)})")
+    return value
+
+
+_CANDIDATE_LIST = TypeAdapter(list[Annotated[str, AfterValidator(_candidate)]])
+
+
 class TargetSpec(StrictModel):
-    """One target to build: a profile name and, optionally, the precision to build it at."""
+    """One target to build: a profile name and, optionally, the precision to build it at; or, with
+    `candidates`, a bundle name and the (profile, precision) pairs auto-selection chooses among."""
 
     name: str = Field(min_length=1)
     precision: Precision | None = None
     profile: Annotated[InputFile, AfterValidator(_profile_file)] | None = Field(
         None, description="a profile YAML file for this target (its name must match)"
     )
+    candidates: list[str] | Literal["auto"] | None = Field(
+        None, description="PROFILE/PRECISION entries (or 'auto'): build each, measure, keep the fastest within budget"
+    )
+
+    @field_validator("candidates", mode="wrap")
+    @classmethod
+    def _candidate_list(cls, value: Any, _handler) -> list[str] | str | None:
+        # Validated here rather than as a union: a union reports every branch's failure, and a
+        # wrong entry should read `targets[0].candidates[1]: ...`, nothing else.
+        if value is None or value == "auto":
+            return value
+        if not isinstance(value, list):
+            raise ValueError(f"give 'auto' or a list of PROFILE/PRECISION, e.g. [host-cpu/int8, host-cpu/fp32] "
+                             f"(got {value!r})")  # fmt: skip
+        if not value:
+            raise ValueError("the list is empty: name at least one PROFILE/PRECISION, or give 'auto'")
+        entries = _CANDIDATE_LIST.validate_python(value)  # errors keep their index: candidates[1]
+        for index, entry in enumerate(entries):
+            if entry in entries[:index]:
+                raise ValueError(f"{entry!r} is listed twice (items {entries.index(entry)} and {index})")
+        return entries
+
+    @model_validator(mode="after")
+    def _selection_alone(self) -> TargetSpec:
+        if self.candidates is None:
+            return self
+        if self.precision is not None:
+            raise ValueError("give either 'precision' or 'candidates' (each candidate names its own precision)")
+        if self.profile is not None:
+            raise ValueError("'profile' is one profile's file; with 'candidates', define profiles under the "
+                             "top-level 'profiles:' and name them as candidates")  # fmt: skip
+        if not re.match(BUNDLE_NAME, self.name):
+            raise ValueError(f"name {self.name!r} names the bundle's folder: letters, digits, '_', '.', '-' only")
+        return self
 
 
 class BenchmarkConfig(StrictModel):
@@ -158,7 +211,7 @@ class BenchmarkConfig(StrictModel):
 
 
 class Config(StrictModel):
-    name: str = Field("model", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field("model", pattern=BUNDLE_NAME)
     model: InputFile | None = Field(None, description="the ONNX model to build (not needed with 'distill:')")
     calibration: CalibrationConfig | None = None
     quantize: QuantizeConfig = QuantizeConfig()
@@ -170,6 +223,18 @@ class Config(StrictModel):
     export: ExportConfig | None = Field(None, description="export a PyTorch / Hugging Face model instead of 'model:'")
     gates: GatesConfig | None = None  # budgets for `edgec gate` (edgec/benchmarks/gate_config.py)
     distill: DistillConfig | None = None  # `edgec distill` (edgec/distill/config.py)
+
+    @field_validator("targets")
+    @classmethod
+    def _selection_names_unique(cls, targets: list[TargetSpec]) -> list[TargetSpec]:
+        # A selecting target's name is its bundle folder; a second target of that name would
+        # overwrite it.
+        for index, spec in enumerate(targets):
+            first = next(i for i, other in enumerate(targets) if other.name == spec.name)
+            if first != index and (spec.candidates is not None or targets[first].candidates is not None):
+                raise ValueError(f"targets[{first}] and targets[{index}] are both named {spec.name!r}; "
+                                 "each target writes the bundle folder of its name")  # fmt: skip
+        return targets
 
     @model_validator(mode="after")
     def _has_a_model(self) -> Config:
@@ -260,4 +325,13 @@ def validate_mapping(model: type[StrictModel], data: Any, source: str, base_dir:
 
 def load_config(path: str | Path) -> Config:
     path = Path(path)
-    return validate_mapping(Config, read_yaml(path), str(path), path.resolve().parent)
+    config = validate_mapping(Config, read_yaml(path), str(path), path.resolve().parent)
+    selecting = [t.name for t in config.targets if t.candidates is not None]
+    if selecting:  # candidates name profiles, which only now are all known (the config's own too)
+        from edgec.targets.plan import plan_targets
+
+        try:
+            plan_targets(config, selecting)
+        except EdgecError as exc:
+            raise EdgecError(f"{path}: {exc.message}", hint=exc.hint) from exc
+    return config

@@ -42,10 +42,13 @@ def manifest(
     quality: dict | None,
     provenance: dict | None,
     build: dict,
+    selection: dict | None = None,
 ) -> dict:
     """Everything an app or an auditor needs to know about one bundle; `null` where a stage
-    did not run. `files` covers every file in the bundle but the manifest itself."""
-    return {
+    did not run. `files` covers every file in the bundle but the manifest itself. `selection`
+    (auto-selection's candidates and why the winner won) is there only in a bundle that was
+    chosen among candidates: other bundles keep exactly the keys they always had."""
+    data = {
         "schema_version": SCHEMA_VERSION,
         "edgec_version": __version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -60,3 +63,6 @@ def manifest(
         "build": build,
         "environment": build_environment(),
     }
+    if selection is not None:
+        data["selection"] = selection
+    return data

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edgec.artifacts import (
     atomic_write_bytes,
@@ -29,8 +30,9 @@ from edgec.compile.graph import check_model, io_specs, read_provenance
 from edgec.config import Config
 from edgec.errors import EdgecError
 from edgec.manifest import BENCHMARK, MANIFEST, manifest
-from edgec.stages import StageCache
-from edgec.targets.profiles import TargetProfile, get_profile, user_profiles
+from edgec.stages import StageCache, StageResult
+from edgec.targets.plan import TargetPlan, plan_targets
+from edgec.targets.profiles import TargetProfile
 from edgec.targets.registry import get_builder
 
 Log = Callable[[str], None]
@@ -46,22 +48,21 @@ class BundleResult:
     accuracy: float | None = None  # top-1 of the built engine itself, where the caller measured it
 
 
-def _select_targets(config: Config, only: list[str] | None) -> list[tuple[TargetProfile, str]]:
-    """The config's targets (or those of them `only` names, from --target), each with its profile
-    (the config's own `profiles:` / `profile:` files first, then the shipped ones) and precision."""
-    extra = user_profiles(config)
-    specs = config.targets
-    if only:
-        known = {t.name for t in specs}
-        unknown = [name for name in only if name not in known]
-        if unknown:
-            raise EdgecError(f"--target {unknown[0]!r} is not in the config's targets ({', '.join(sorted(known))})")
-        specs = [t for t in specs if t.name in only]
-    chosen = []
-    for spec in specs:
-        profile = get_profile(spec.name, extra)
-        chosen.append((profile, profile.resolve_precision(spec.precision)))
-    return chosen
+@dataclass
+class BuildContext:
+    """What every target's stages share within one `edgec build`."""
+
+    cache: StageCache
+    config: Config
+    out: Path
+    model_sha: str
+    model_proto: Any
+    inputs: list  # TensorSpec of the graph's inputs
+    outputs: list
+    calib: CalibrationSet | None
+    evalset: CalibrationSet | None
+    inputs_npz: Path | None  # calibration samples every local benchmark runs on, when there are some
+    log: Log
 
 
 def _load_data(config: Config, specs) -> tuple[CalibrationSet | None, CalibrationSet | None]:
@@ -77,16 +78,16 @@ def _load_data(config: Config, specs) -> tuple[CalibrationSet | None, Calibratio
     return calib, evalset
 
 
-def _quantize_stage(cache: StageCache, config: Config, model: Path, model_sha: str, calib, evalset,
-                    profile: TargetProfile, precision: str, model_proto, log: Log = print):  # fmt: skip
+def _quantize_stage(ctx: BuildContext, profile: TargetProfile, precision: str) -> StageResult | None:
     """The graph `profile` is built from at `precision` (None: the float graph as it is)."""
     from edgec.compile.quantize import is_transformer_graph
     from edgec.compile.quantize_stage import quantize_stage, recipe_for
 
-    recipe = recipe_for(config, profile.backend, profile.cpu_arch, precision, is_transformer_graph(model_proto))
+    config = ctx.config
+    recipe = recipe_for(config, profile.backend, profile.cpu_arch, precision, is_transformer_graph(ctx.model_proto))
     if recipe is None:
         return None
-    return quantize_stage(cache, config, model, model_sha, recipe, calib, evalset, log)
+    return quantize_stage(ctx.cache, config, config.model, ctx.model_sha, recipe, ctx.calib, ctx.evalset, ctx.log)
 
 
 def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log = print) -> list[BundleResult]:
@@ -104,11 +105,17 @@ def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log 
     model_proto = check_model(config.model)
     inputs, outputs = io_specs(model_proto)
     model_sha = sha256_file(config.model)
-    targets = _select_targets(config, only)
+    plans = plan_targets(config, only)
     calib, evalset = _load_data(config, inputs)  # before anything is written: bad data leaves no trace
-    needs_int8 = any(precision == "int8" for _, precision in targets)
+    needs_int8 = any(precision == "int8" for plan in plans for _, precision in plan.candidates)
     if needs_int8 and calib is None:
         raise EdgecError(f"{config.model.name}: INT8 targets need a 'calibration:' section with data")
+    selecting = [plan for plan in plans if plan.selecting]
+    if selecting and not config.benchmark.enabled:
+        raise EdgecError(
+            f"targets[{selecting[0].index}] ({selecting[0].name}): auto-selection measures every candidate; "
+            "it needs the benchmark stage (drop --no-bench / benchmark.enabled: false, or build one precision)"
+        )
     out = prepare_output_folder(out)
     with folder_lock(out, on_wait=log):  # one writer per output folder (re-entrant in a process)
         sweep_temporaries(out)
@@ -118,38 +125,51 @@ def build(config: Config, out: Path, *, only: list[str] | None = None, log: Log 
             inputs_npz = cache.root / "inputs" / f"{calib.fingerprint()}.npz"
             if not inputs_npz.exists():
                 atomic_write_bytes(inputs_npz, calib.sample(64, 0).to_npz_bytes())
-        # Every target's graph first: a budget no recipe can hold stops the run before any bundle.
-        graphs = [_quantize_stage(cache, config, config.model, model_sha, calib, evalset, profile, precision,
-                                  model_proto, log) for profile, precision in targets]  # fmt: skip
+        ctx = BuildContext(cache, config, out, model_sha, model_proto, inputs, outputs, calib, evalset, inputs_npz, log)
+        graphs = _graphs(ctx, plans)
         results = []
-        for (profile, precision), quantized in zip(targets, graphs, strict=True):
-            source = quantized.path / quantized.info["file"] if quantized else config.model
-            results.append(
-                _build_target(
-                    cache,
-                    config,
-                    out,
-                    profile,
-                    precision,
-                    source,
-                    model_sha,
-                    model_proto,
-                    inputs,
-                    outputs,
-                    calib,
-                    quantized,
-                    inputs_npz,
-                    log,
-                )  # fmt: skip
-            )
+        for plan in plans:
+            if plan.selecting:
+                from edgec.autoselect_stage import build_selected
+
+                results.append(build_selected(ctx, plan, graphs))
+            else:
+                profile, precision = plan.candidates[0]
+                results.append(_build_target(ctx, profile, precision, graphs[(profile.name, precision)]))
         return results
 
 
-def _build_target(cache, config, out, profile, precision, source, model_sha, model_proto, inputs, outputs,
-                  calib, quantized, inputs_npz, log) -> BundleResult:  # fmt: skip
+def _graphs(ctx: BuildContext, plans: list[TargetPlan]) -> dict[tuple[str, str], Any]:
+    """Every target's graph (StageResult, or None: the float model) first: a budget no recipe can
+    hold stops the run before any bundle. Auto-selection's candidates are the exception: their
+    BudgetError is kept in place of the graph, and such a candidate is not chosen."""
+    from edgec.compile.sensitivity import BudgetError
+
+    graphs: dict[tuple[str, str], Any] = {}
+    for plan in sorted(plans, key=lambda p: p.selecting):  # plain targets first: theirs must hold
+        for profile, precision in plan.candidates:
+            if (profile.name, precision) in graphs:
+                continue
+            try:
+                graphs[(profile.name, precision)] = _quantize_stage(ctx, profile, precision)
+            except BudgetError as exc:
+                if not plan.selecting:
+                    raise
+                ctx.log(f"{plan.name}: {profile.name}/{precision}: no graph holds the accuracy budget ({exc.message})")
+                graphs[(profile.name, precision)] = exc
+    return graphs
+
+
+def source_of(ctx: BuildContext, quantized: StageResult | None) -> Path:
+    """The graph an engine is built from: the quantize stage's output, or the float model."""
+    return quantized.path / quantized.info["file"] if quantized else ctx.config.model
+
+
+def build_stage(ctx: BuildContext, profile: TargetProfile, precision: str, source: Path) -> StageResult:
+    """The engine of `profile` at `precision` from `source`, cached by graph, profile and backend."""
     builder = get_builder(profile.backend)
     # Caches that outlive one build (TensorRT's timing cache): per target, beside the stage cache.
-    builder.state_dir = cache.root / "state" / profile.name
+    builder.state_dir = ctx.cache.root / "state" / profile.name
     source_sha = sha256_file(source)
     if source.suffix == ".xml":  # OpenVINO IR: the weights live in the .bin next to it
         source_sha = sha256_json([source_sha, sha256_file(source.with_suffix(".bin"))])
@@ -164,31 +184,45 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
                 "runtime_options": result.runtime_options, "notes": result.notes, "details": result.details,
                 "engine_built": result.engine_built, "skipped_reason": result.skipped_reason}  # fmt: skip
 
-    built = cache.run("build", key, f"{profile.name}: build {precision}", do_build)
-    info = built.info
-    engine_dir = built.path / "engine"
-    if not info.get("engine_built", True):
-        log(f"{profile.name}: engine not built: {info['skipped_reason']}")
+    built = ctx.cache.run("build", key, f"{profile.name}: build {precision}", do_build)
+    if not built.info.get("engine_built", True):
+        ctx.log(f"{profile.name}: engine not built: {built.info['skipped_reason']}")
+    return built
+
+
+def _build_target(ctx: BuildContext, profile: TargetProfile, precision: str, quantized) -> BundleResult:
+    built = build_stage(ctx, profile, precision, source_of(ctx, quantized))
+    info, engine_dir = built.info, built.path / "engine"
     bench = None
-    if config.benchmark.enabled:
+    if ctx.config.benchmark.enabled:
         # A local measurement is honest only on the hardware the profile names; a device runs its own.
-        why_not = None if config.benchmark.device else _why_not_benchmarked_here(profile, info)
+        why_not = None if ctx.config.benchmark.device else _why_not_benchmarked_here(profile, info)
         if why_not:
-            log(f"{profile.name}: benchmark skipped: {why_not}")
+            ctx.log(f"{profile.name}: benchmark skipped: {why_not}")
         else:
-            measured = _benchmark_stage(cache, config, profile, engine_dir, info, inputs_npz, inputs, precision)
+            measured = _benchmark_stage(ctx, profile, engine_dir, info, precision)
             bench = None if measured is None else measured.info
-    final = out / profile.name
+    return write_bundle(ctx, profile.name, profile, precision, engine_dir, info, bench, quantized)
+
+
+def write_bundle(ctx: BuildContext, name: str, profile: TargetProfile, precision: str, engine_dir: Path, info: dict,
+                 bench: dict | None, quantized, selection: dict | None = None) -> BundleResult:  # fmt: skip
+    """The bundle folder `name`: the engine, benchmark.json and manifest.json, renamed into place."""
+    config, calib = ctx.config, ctx.calib
+    target = _target_block(profile, precision, info)
+    if name != profile.name:  # auto-selected: the bundle keeps its name; the winner's profile is named
+        target = {"name": name, "profile": profile.name, **{k: v for k, v in target.items() if k != "name"}}
+    final = ctx.out / name
     with staged_dir(final) as tmp:
         shutil.copytree(engine_dir, tmp, dirs_exist_ok=True)
         if bench is not None:
             atomic_write_json(tmp / BENCHMARK, bench)
         data = manifest(
             bundle=tmp,
-            model={"name": config.name, "source_onnx_sha256": model_sha},
-            target=_target_block(profile, precision, info),
-            inputs=[s.as_dict() for s in inputs],
-            outputs=[s.as_dict() for s in outputs],
+            model={"name": config.name, "source_onnx_sha256": ctx.model_sha},
+            target=target,
+            inputs=[s.as_dict() for s in ctx.inputs],
+            outputs=[s.as_dict() for s in ctx.outputs],
             calibration=None
             if calib is None or precision != "int8"
             else {
@@ -198,15 +232,16 @@ def _build_target(cache, config, out, profile, precision, source, model_sha, mod
                 "source": _source_kind(config),
             },  # fmt: skip
             quality=_quality_block(quantized, precision),
-            provenance=read_provenance(model_proto),
+            provenance=read_provenance(ctx.model_proto),
             build={
                 key: info.get(key)
                 for key in ("engine", "runner", "runtime_options", "notes", "details", "engine_built", "skipped_reason")
             },  # fmt: skip
+            selection=selection,
         )
         atomic_write_json(tmp / MANIFEST, data)
-    log(f"{profile.name}: bundle written to {final}")
-    return BundleResult(profile.name, precision, final, data, bench)
+    ctx.log(f"{name}: bundle written to {final}")
+    return BundleResult(name, precision, final, data, bench)
 
 
 def _target_block(profile: TargetProfile, precision: str, info: dict) -> dict:
@@ -274,50 +309,77 @@ def _source_kind(config: Config) -> str:
     return next(k for k in ("data", "images", "text", "callable") if getattr(c, k) is not None)
 
 
-def _benchmark_stage(cache, config, profile, engine_dir: Path, built: dict, inputs_npz: Path | None, specs,
-                     precision: str):  # fmt: skip
-    """Measure the built engine (here, or on `benchmark.device`); cached by files, settings, inputs, host."""
-    from edgec.artifacts import file_entries
-    from edgec.benchmarks.agent import environment
+def bench_inputs(ctx: BuildContext, label: str) -> tuple[Path, dict] | None:
+    """The inputs local benchmarks run on, with what the report says of them: the calibration
+    samples, else the eval data, else random inputs (None: random inputs cannot fill this graph)."""
     from edgec.benchmarks.bench_inputs import prepare_inputs
-    from edgec.benchmarks.devices import parse_device
-    from edgec.benchmarks.jobs import AgentJob
 
-    settings = harness.agent_settings(config.benchmark, built["runtime_options"])
+    if ctx.inputs_npz is not None:
+        return ctx.inputs_npz, {"source": "calibration samples", "sha256": sha256_file(ctx.inputs_npz), "batch": 1}
+    data = ctx.config.quantize.eval_data
+    inputs_npz = ctx.cache.root / "inputs" / f"bench-{'eval-' + sha256_file(data) if data else 'random'}.npz"
+    try:
+        return inputs_npz, prepare_inputs(ctx.inputs, data, inputs_npz, where=str(ctx.config.model))
+    except EdgecError as exc:
+        if data is not None:
+            raise
+        # Random inputs cannot fill a named dim (a sequence length) or a state tensor: the build
+        # is still good, the measurement needs the user's samples (`edgec bench --inputs`).
+        ctx.cache.log(f"{label}: benchmark skipped: {exc}")
+        return None
+
+
+def bench_device(config: Config) -> tuple:
+    """Where benchmarks run (`benchmark.device`; default here) and the host part of their cache key."""
+    from edgec.benchmarks.agent import environment
+    from edgec.benchmarks.devices import parse_device
+
     try:
         address = parse_device(config.benchmark.device)
     except EdgecError as exc:
         raise EdgecError(f"edgec.yaml: benchmark.device: {exc}") from exc
-    if inputs_npz is None:  # no calibration data: the eval data if given, random inputs otherwise
-        data = config.quantize.eval_data
-        inputs_npz = cache.root / "inputs" / f"bench-{'eval-' + sha256_file(data) if data else 'random'}.npz"
-        try:
-            inputs = prepare_inputs(specs, data, inputs_npz, where=str(config.model))
-        except EdgecError as exc:
-            if data is not None:
-                raise
-            # Random inputs cannot fill a named dim (a sequence length) or a state tensor: the build
-            # is still good, the measurement needs the user's samples (`edgec bench --inputs`).
-            cache.log(f"{profile.name}: benchmark skipped: {exc}")
-            return None
-    else:
-        inputs = {"source": "calibration samples", "sha256": sha256_file(inputs_npz), "batch": 1}
-    files = file_entries(engine_dir)
     host = (
         environment() if address.transport == "local" else {"hostname": address.text, "cpu_model": "", "cpu_count": 0}
     )
-    key = {"files": files, "settings": settings, "inputs": inputs["sha256"],
-           "host": [host["hostname"], host["cpu_model"], host["cpu_count"]]}  # fmt: skip
+    return address, [host["hostname"], host["cpu_model"], host["cpu_count"]]
+
+
+def bench_job(ctx: BuildContext, label: str, engine_dir: Path, files: list[dict], built: dict, inputs_npz: Path,
+              settings: dict):  # fmt: skip
+    from edgec.benchmarks.jobs import AgentJob
+
+    return AgentJob(bundle=engine_dir, files=[f["path"] for f in files], engine=built["engine"],
+                    backend=built["runner"], inputs_npz=inputs_npz, input_names=[s.name for s in ctx.inputs],
+                    settings=settings, label=label)  # fmt: skip
+
+
+def bench_report(raw: dict, files: list[dict], inputs: dict, settings: dict, target: dict, address) -> dict:
+    """benchmark.json of one engine: the harness's report, the target, and where it was measured."""
+    report = harness.make_report(raw, files, inputs, settings)
+    report["target"] = target
+    report["device"] = {**address.describe(), **raw.get("connection", {})}
+    return report
+
+
+def _benchmark_stage(ctx: BuildContext, profile: TargetProfile, engine_dir: Path, built: dict, precision: str):
+    """Measure the built engine (here, or on `benchmark.device`); cached by files, settings, inputs, host."""
+    from edgec.artifacts import file_entries
+
+    config = ctx.config
+    settings = harness.agent_settings(config.benchmark, built["runtime_options"])
+    address, host = bench_device(config)
+    feeds = bench_inputs(ctx, profile.name)
+    if feeds is None:
+        return None
+    inputs_npz, inputs = feeds
+    files = file_entries(engine_dir)
+    key = {"files": files, "settings": settings, "inputs": inputs["sha256"], "host": host}
 
     def measure(tmp: Path) -> dict:
-        job = AgentJob(bundle=engine_dir, files=[f["path"] for f in files], engine=built["engine"],
-                       backend=built["runner"], inputs_npz=inputs_npz, input_names=[s.name for s in specs],
-                       settings=settings, label=profile.name)  # fmt: skip
-        raw = harness.run_repeated(harness.make_executor(address), job, config.benchmark.repeats, cache.log)
-        report = harness.make_report(raw, files, inputs, settings)
-        report["target"] = {"name": profile.name, "backend": profile.backend,
-                            "backend_version": built["backend_version"], "precision": precision}  # fmt: skip
-        report["device"] = {**address.describe(), **raw.get("connection", {})}
-        return report
+        job = bench_job(ctx, profile.name, engine_dir, files, built, inputs_npz, settings)
+        raw = harness.run_repeated(harness.make_executor(address), job, config.benchmark.repeats, ctx.cache.log)
+        target = {"name": profile.name, "backend": profile.backend, "backend_version": built["backend_version"],
+                  "precision": precision}  # fmt: skip
+        return bench_report(raw, files, inputs, settings, target, address)
 
-    return cache.run("benchmark", key, f"{profile.name}: benchmark", measure)
+    return ctx.cache.run("benchmark", key, f"{profile.name}: benchmark", measure)

@@ -24,7 +24,9 @@ def build_table(results) -> Table:
     for r in results:
         quality = r.manifest.get("quality") or {}
         fmt = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-        table.add_row(r.target, r.precision, quality.get("metric", "—"), fmt(quality.get("float")),
+        chosen = (r.manifest.get("selection") or {}).get("chosen")  # auto-selected: say which profile won
+        target = f"{r.target} = {chosen['target']}" if chosen else r.target
+        table.add_row(target, r.precision, quality.get("metric", "—"), fmt(quality.get("float")),
                       fmt(quality.get("quantized")), _ms(r.benchmark, "p50_ms"), _ms(r.benchmark, "p90_ms"),
                       _size(_bundle_bytes(r.manifest)))  # fmt: skip
     return table

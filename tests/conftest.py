@@ -66,3 +66,38 @@ def write_config(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def outlier_model(tmp_path_factory, digits8):
+    """A 3-layer MLP on the digits, then one hidden unit of the second layer scaled x1000 and the
+    next layer's weights on it /1000: the function is unchanged (ReLU is positively homogeneous),
+    but that activation's range is now 1000x the others, so a per-tensor INT8 scale for it wipes
+    out every other unit. Only the layers around that activation are sensitive."""
+    import torch
+    from torch import nn
+
+    from edgec.compile.export import export_onnx
+
+    train, test = digits8
+    x = torch.from_numpy(train.x.reshape(len(train.x), -1))
+    y = torch.from_numpy(train.y)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(120):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        hidden = model[3](model[2](model[1](model[0](x))))
+        k = int(hidden.mean(0).argmax())  # an active unit, so its range really grows
+        model[2].weight[k] *= 1000
+        model[2].bias[k] *= 1000
+        model[4].weight[:, k] /= 1000
+    folder = tmp_path_factory.mktemp("outlier")
+    test_x = test.x.reshape(len(test.x), -1)
+    export_onnx(model, torch.from_numpy(test_x[:2]), folder / "model.onnx")
+    np.savez(folder / "calibration.npz", input=x.numpy()[:200], labels=train.y[:200])
+    np.savez(folder / "eval.npz", input=test_x, labels=test.y)
+    return folder

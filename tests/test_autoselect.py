@@ -1,10 +1,10 @@
-"""Auto-selection: the decision logic on given measurements, then real builds of the tiny model."""
+"""Auto-selection: the decision on given measurements (real builds: tests/test_autoselect_stage.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from edgec.autoselect import Budget, Measured, decide, select
+from edgec.autoselect import Budget, Measured, decide
 from edgec.errors import EdgecError
 
 
@@ -48,45 +48,25 @@ def test_no_candidate_within_budget_is_a_user_error():
         Budget(max_drop=-1)
 
 
-@pytest.mark.slow
-def test_select_builds_measures_and_picks_on_tiny_model(tiny_model, tmp_path):
-    from edgec.calibration.dataset import CalibrationSet
-    from edgec.config import BenchmarkConfig
+def test_unmeasured_candidate_never_wins_and_its_detail_is_kept():
+    unbuilt = Measured("host-cpu", "int8", "onnxruntime", None, None, 10.0, 80.0, detail="not built: no graph held")
+    fp32 = _m("host-cpu", "fp32", 2.0, 0.0)
+    decision = decide([unbuilt, fp32], Budget(max_drop=1.0))
+    assert decision.winner is fp32
+    assert unbuilt.note == "over budget: drops 80.00 > 1.00 points of top1; not built: no graph held"
+    # Within budget but not measured (no speed to compare): still not eligible.
+    unmeasured = Measured("host-openvino", "fp32", "openvino", None, None, 90.0, 0.0)
+    assert decide([unmeasured, fp32], Budget()).winner is fp32 and unmeasured.note == "not measured"
+    with pytest.raises(EdgecError, match="no candidate holds"):
+        decide([unmeasured], Budget())
 
-    calib = CalibrationSet.from_file(tiny_model.calibration)
-    evalset = CalibrationSet.from_file(tiny_model.eval)
-    candidates = [("host-cpu", "fp32"), ("host-cpu", "int8"), ("host-openvino", "fp32"), ("host-openvino", "int8")]
-    short = BenchmarkConfig(warmup_runs=2, warmup_seconds=0.0, min_runs=20, min_seconds=0.0, threads=1)
-    lines = []
-    decision = select(candidates, Budget(max_drop=5.0), model=tiny_model.onnx, calib=calib, evalset=evalset,
-                      out=tmp_path / "sel", bench=short, log=lines.append)  # fmt: skip
+
+def test_record_carries_files_and_extra_keys():
+    measured = _m("host-cpu", "int8", 1.0, 0.1)
+    measured.files = [{"path": "model.onnx", "sha256": "0" * 64}]
+    decision = decide([measured], Budget())
+    decision.extra = {"quality_data": {"source": "quantize.eval_data"}}
     record = decision.record()
-    assert [(c["target"], c["precision"]) for c in record["candidates"]] == candidates
-    eligible = [c for c in record["candidates"] if c["within_budget"]]
-    fastest = min(eligible, key=lambda c: c["p50_ms"])
-    assert (record["chosen"]["target"], record["chosen"]["precision"]) == (fastest["target"], fastest["precision"])
-    for c in record["candidates"]:
-        assert c["p50_ms"] > 0 and c["within_budget"] == (c["drop"] <= 5.0)
-        fp32 = c["precision"] == "fp32"
-        assert not fp32 or abs(c["drop"]) < 1e-6  # the float engines reproduce the float graph
-    assert decision.winner.engine.is_file()
-    assert lines[-1] == f"auto-select: {decision.reason}"
-    assert "fastest within budget" in decision.reason or "only candidate" in decision.reason
-    # The same measurements under a budget the INT8 engines cannot meet: a float engine wins.
-    int8_drops = [c.drop for c in decision.candidates if c.precision == "int8"]
-    if max(int8_drops) > 0:
-        strict = decide(decision.candidates, Budget(max_drop=min(int8_drops) / 2))
-        assert strict.winner.precision == "fp32" or strict.winner.drop <= min(int8_drops) / 2
-
-
-def test_select_refuses_unknown_target_and_precision(tiny_model, tmp_path):
-    from edgec.calibration.dataset import CalibrationSet
-
-    calib = CalibrationSet.from_file(tiny_model.calibration)
-    kwargs = {"model": tiny_model.onnx, "calib": calib, "evalset": calib, "out": tmp_path, "log": lambda _m: None}
-    with pytest.raises(EdgecError, match="unknown target 'nope'"):
-        select([("nope", "int8")], Budget(), **kwargs)
-    with pytest.raises(EdgecError, match="precision 'fp16' is not supported"):
-        select([("host-cpu", "fp16")], Budget(), **kwargs)
-    with pytest.raises(EdgecError, match="at least one"):
-        select([], Budget(), **kwargs)
+    assert record["candidates"][0]["files"] == measured.files
+    assert record["quality_data"] == {"source": "quantize.eval_data"}
+    assert record["reason"] == "host-cpu/int8 is the only candidate within budget (drop 0.10 points of top1)"

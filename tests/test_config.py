@@ -86,3 +86,70 @@ def test_malformed_yaml_is_a_clear_error(write_config, text, message):
 def test_missing_config_file(tmp_path, capsys):
     code, _, err = run_cli(capsys, "validate", str(tmp_path / "absent.yaml"))
     assert code == 2 and "config file not found" in err
+
+
+SELECTING = GOOD.replace(
+    "  - name: host-cpu\n    precision: int8\n", "  - name: host\n    candidates: [host-cpu/int8, host-cpu/fp32]\n"
+)
+
+
+def test_selecting_target_is_valid_and_described(project, capsys):
+    code, out, err = run_cli(capsys, "validate", str(project(SELECTING)))
+    assert code == 0, err
+    assert "host (auto-selects among host-cpu/int8, host-cpu/fp32)" in " ".join(out.split())
+    code, out, err = run_cli(
+        capsys, "validate", str(project(SELECTING.replace("[host-cpu/int8, host-cpu/fp32]", "auto")))
+    )
+    assert code == 0 and "host-cpu/fp32" in out, err
+
+
+def test_candidates_may_name_the_configs_own_profiles(project, capsys):
+    board = "profiles:\n  - {name: my-host, backend: onnxruntime, precisions: [fp32], default_precision: fp32}\n"
+    path = project(SELECTING.replace("host-cpu/fp32]", "my-host/fp32]") + board)
+    code, out, err = run_cli(capsys, "validate", str(path))
+    assert code == 0 and "my-host/fp32" in out, err
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ("[]", "targets[0].candidates: the list is empty"),
+        ("everything", "targets[0].candidates: give 'auto' or a list of PROFILE/PRECISION"),
+        ("[host-cpu]", "targets[0].candidates[0]: 'host-cpu' is not PROFILE/PRECISION, e.g. host-cpu/int8"),
+        ("[host-cpu/int8, host-cpu/int4]", "targets[0].candidates[1]: 'host-cpu/int4' is not PROFILE/PRECISION"),
+        ("[host-cpu/int8, 3]", "targets[0].candidates[1]: input should be a valid string"),
+        ("[host-cpu/int8, host-cpu/int8]", "targets[0].candidates: 'host-cpu/int8' is listed twice (items 0 and 1)"),
+        ("[host-cpu/int8, nope/int8]", "targets[0].candidates[1]: unknown target 'nope'"),
+        (
+            "[host-cpu/int8, host-cpu/fp16]",
+            "targets[0].candidates[1]: target host-cpu: precision 'fp16' is not supported",
+        ),
+    ],
+)
+def test_bad_candidates_name_the_key(project, capsys, candidates, message):
+    path = project(SELECTING.replace("[host-cpu/int8, host-cpu/fp32]", candidates))
+    code, _, err = run_cli(capsys, "validate", str(path))
+    assert code == 2 and "Traceback" not in err
+    assert f"{path}: {message}" in " ".join(err.split())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("    precision: int8\n", "targets[0]: give either 'precision' or 'candidates'"),
+        ("    profile: board.yaml\n", "targets[0]: 'profile' is one profile's file; with 'candidates'"),
+        ("  - name: host\n    precision: int8\n", "targets: targets[0] and targets[1] are both named 'host'"),
+    ],
+)
+def test_candidates_with_what_makes_no_sense_beside_them(project, tmp_path, capsys, extra, message):
+    (tmp_path / "board.yaml").write_text(
+        "name: host\nbackend: onnxruntime\nprecisions: [fp32]\ndefault_precision: fp32\n"
+    )
+    path = project(SELECTING.replace("host-cpu/fp32]\n", "host-cpu/fp32]\n" + extra))
+    code, _, err = run_cli(capsys, "validate", str(path))
+    assert code == 2 and f"{path}: {message}" in " ".join(err.split())
+
+
+def test_a_selecting_targets_name_is_a_safe_folder_name(project, capsys):
+    code, _, err = run_cli(capsys, "validate", str(project(SELECTING.replace("name: host\n", "name: ../host\n"))))
+    assert code == 2 and "targets[0]: name '../host' names the bundle's folder" in " ".join(err.split())

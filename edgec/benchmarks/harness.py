@@ -23,7 +23,7 @@ from edgec.errors import EdgecError
 
 # 2: confidence intervals include process-to-process variation (stats.percentile_ci), `ci_method`
 SCHEMA_VERSION = 2
-__all__ = ["AGENT_PATH", "SCHEMA_VERSION", "LocalExecutor", "make_executor", "make_report", "run_local"]
+__all__ = ["AGENT_PATH", "SCHEMA_VERSION", "LocalExecutor", "make_executor", "make_report", "pool_runs", "run_local"]
 
 
 def parse_agent_output(stdout: str, stderr: str, where: str) -> dict:
@@ -82,7 +82,11 @@ def make_executor(address: DeviceAddress):
 
 def run_repeated(executor, job: AgentJob, repeats: int, log: Log) -> dict:
     """`repeats` fresh agent processes, one after the other; their samples pooled in order."""
-    raws = [executor.run(job, log) for _ in range(max(1, repeats))]
+    return pool_runs([executor.run(job, log) for _ in range(max(1, repeats))], job.label)
+
+
+def pool_runs(raws: list[dict], label: str) -> dict:
+    """Several agent runs of one engine as one raw result: samples pooled in order, run lengths kept."""
     if len(raws) == 1:
         return raws[0]
     merged = dict(raws[0])  # load, first inference, environment: of the first run; all in `runs`
@@ -95,7 +99,7 @@ def run_repeated(executor, job: AgentJob, repeats: int, log: Log) -> dict:
                        "load_ms": r["load_ms"], "first_inference_ms": r["first_inference_ms"]} for r in raws]  # fmt: skip
     for raw in raws[1:]:
         if raw["measured_files"] != raws[0]["measured_files"]:
-            raise EdgecError(f"{job.label}: the measured files changed between repeats")
+            raise EdgecError(f"{label}: the measured files changed between repeats")
     return merged
 
 

@@ -150,11 +150,11 @@ def build_onnx(config: Config, out: Path, *, parity_data: Path | None = None, lo
 def _build_onnx_locked(config: Config, out: Path, parity_data: Path | None, log: Log, build: Callable) -> list:
     sweep_temporaries(out)
     if config.calibration is None:
-        from edgec.targets.profiles import get_profile
+        from edgec.targets.plan import plan_targets
 
-        for spec in config.targets:
-            if get_profile(spec.name).resolve_precision(spec.precision) == "int8":
-                raise EdgecError(f"--target {spec.name} builds int8, which needs --calibration DATA.npz "
+        for plan in plan_targets(config):
+            if any(precision == "int8" for _, precision in plan.candidates):
+                raise EdgecError(f"--target {plan.name} builds int8, which needs --calibration DATA.npz "
                                  f"(or pass --precision fp32)")  # fmt: skip
     real = parity_data or (config.calibration.data if config.calibration else None)
     prepared = run_prepare(StageCache(out / ".cache", log), config.model, PassesConfig(), real)

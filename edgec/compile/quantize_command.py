@@ -32,22 +32,24 @@ def quantize(config: Config, out: Path, *, only: list[str] | None = None,
     """Each target quantized at its configured precision (INT8 where it takes INT8 and none is
     set); targets that build the float graph as it is are skipped. Nothing is written before
     the data has passed its checks."""
-    from edgec.pipeline import _load_data, _select_targets, _source_kind
+    from edgec.pipeline import _load_data, _source_kind
+    from edgec.targets.plan import plan_targets
 
     out = Path(out)
     model_proto = load_model(config.model)
     inputs, _ = io_specs(model_proto)
-    targets = _select_targets(config, only)
+    plans = plan_targets(config, only)
     calib, evalset = _load_data(config, inputs)
     transformer = is_transformer_graph(model_proto)
     recipes: dict[Recipe, list[str]] = {}
-    for profile, precision in targets:
-        asked = next(t.precision for t in config.targets if t.name == profile.name)
-        if asked is None and "int8" in profile.precisions:
-            precision = "int8"
-        recipe = recipe_for(config, profile.backend, profile.cpu_arch, precision, transformer)
-        if recipe is not None:
-            recipes.setdefault(recipe, []).append(profile.name)
+    for plan in plans:
+        for profile, precision in plan.candidates:  # an auto-selecting target: each candidate's graph
+            if not plan.selecting and config.targets[plan.index].precision is None and "int8" in profile.precisions:
+                precision = "int8"
+            recipe = recipe_for(config, profile.backend, profile.cpu_arch, precision, transformer)
+            name = f"{plan.name}: {profile.name}/{precision}" if plan.selecting else profile.name
+            if recipe is not None and name not in recipes.get(recipe, []):
+                recipes.setdefault(recipe, []).append(name)
     if not recipes:
         raise EdgecError(f"{config.model.name}: no target in the config is built at int8 or fp16; nothing to quantize")
     if calib is None and any(r.tool != "fp16" for r in recipes):

@@ -4,6 +4,7 @@ third-party backends register in the `edgec.backends` entry-point group."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from importlib.metadata import entry_points
 
 from edgec.errors import EdgecError
@@ -25,6 +26,14 @@ def _load(reference: str):
 
 def backend_names() -> list[str]:
     return sorted(set(BUILTIN) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def backend_installed(name: str) -> bool:
+    """Whether `name` can build here: a built-in's SDK is importable (looked up, not imported: that
+    costs seconds), or a plugin registers it."""
+    if name in BUILTIN:
+        return importlib.util.find_spec(BUILTIN[name][1]) is not None  # the extra is named after its module
+    return any(ep.name == name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def get_builder(name: str) -> Builder:

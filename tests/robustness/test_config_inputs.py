@@ -39,6 +39,26 @@ CASES = [
     ("max-drop-type", GOOD_CONFIG.replace("max_drop: 5.0", "max_drop: [1]"), ["quantize.max_drop"]),
     ("metric-literal", GOOD_CONFIG.replace("max_drop: 5.0", "metric: f1"), ["quantize.metric: 'f1' is not one of"]),
     ("bench-type", GOOD_CONFIG.replace("enabled: false", "enabled: sometimes"), ["benchmark.enabled"]),
+    (
+        "candidates-unknown-profile",
+        GOOD_CONFIG.replace("precision: int8", "candidates: [host-cpu/int8, host-gpu/int8]"),
+        ["targets[0].candidates[1]: unknown target 'host-gpu'"],
+    ),
+    (
+        "candidates-unsupported-precision",
+        GOOD_CONFIG.replace("precision: int8", "candidates: [host-cpu/fp16]"),
+        ["targets[0].candidates[0]: target host-cpu: precision 'fp16' is not supported"],
+    ),
+    (
+        "candidates-and-precision",
+        GOOD_CONFIG.replace("precision: int8", "precision: int8\n    candidates: auto"),
+        ["targets[0]: give either 'precision' or 'candidates'"],
+    ),
+    (
+        "candidates-empty",
+        GOOD_CONFIG.replace("precision: int8", "candidates: []"),
+        ["targets[0].candidates: the list is empty"],
+    ),
 ]
 
 

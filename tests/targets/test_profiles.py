@@ -8,7 +8,7 @@ import yaml
 
 from edgec.config import load_config
 from edgec.errors import EdgecError
-from edgec.pipeline import _select_targets
+from edgec.targets.plan import plan_targets
 from edgec.targets.profiles import TargetProfile, get_profile, load_profile_file, shipped_profiles, user_profiles
 from edgec.targets.registry import backend_names, get_builder
 from tests.test_cli_smoke import run_cli
@@ -129,11 +129,12 @@ def test_user_profiles_from_config_and_file(tiny_model, write_config, tmp_path, 
     assert board_file.parent == config_path.parent
     config = load_config(config_path)
     assert set(user_profiles(config)) == {"my-board", "other-board"}
-    chosen = _select_targets(config, None)
-    assert [(p.name, precision) for p, precision in chosen] == [("my-board", "int8"), ("other-board", "fp32")]
-    assert [p.name for p, _ in _select_targets(config, ["other-board"])] == ["other-board"]
+    chosen = plan_targets(config, None)
+    assert [plan.candidates for plan in chosen] == [((user_profiles(config)["my-board"], "int8"),),
+                                                   ((user_profiles(config)["other-board"], "fp32"),)]  # fmt: skip
+    assert [plan.name for plan in plan_targets(config, ["other-board"])] == ["other-board"]
     with pytest.raises(EdgecError, match="--target 'rpi5' is not in the config's targets"):
-        _select_targets(config, ["rpi5"])
+        plan_targets(config, ["rpi5"])
     code, out, _ = run_cli(capsys, "targets", "list", "--config", str(config_path))
     assert code == 0 and "my-board" in out and "other-board" in out
 

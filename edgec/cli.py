@@ -62,7 +62,7 @@ def demo(
     out: OutOption = Path("edgec-out"),
     teacher_epochs: Annotated[int, typer.Option(min=1, help="Teacher training epochs.")] = 10,
     student_epochs: Annotated[int, typer.Option(min=1, help="Student distillation epochs.")] = 20,
-    bench_seconds: Annotated[float, typer.Option(min=0.0, help="Minimum timed seconds per engine and process.")] = 1.0,
+    bench_seconds: Annotated[float, typer.Option(min=0.0, help="Minimum timed seconds per engine and process.")] = 0.5,
 ) -> None:
     """Run the embedded default end to end (digits teacher -> student -> INT8 -> two host targets)."""
     from edgec.config import BenchmarkConfig
@@ -169,14 +169,20 @@ def bench(
     ] = None,
     min_runs: Annotated[Optional[int], typer.Option("--min-runs", min=1, help="At least this many samples.")] = None,
     min_seconds: Annotated[
-        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long per process (default 1).")
+        Optional[float], typer.Option("--min-seconds", min=0, help="For at least this long per process (default 0.5).")
     ] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Threads the engine may use.")] = None,
     repeats: Annotated[
         Optional[int],
-        typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled (default 3)."),
+        typer.Option("--repeats", min=1, max=20, help="Fresh processes per target, samples pooled (default 5)."),
     ] = None,
     cpus: Annotated[Optional[str], typer.Option("--cpus", help="Pin the agent to these CPU ids, e.g. 2,3.")] = None,
+    drift_pct: Annotated[
+        Optional[float],
+        typer.Option(
+            "--drift-pct", min=0, max=100, help="Run-to-run drift allowance in the intervals, +/- % (default 2)."
+        ),
+    ] = None,
 ) -> None:
     """Measure a bundle here or on a device; print a table and write the requested reports."""
     from edgec.benchmarks.bench import bench as run_bench
@@ -185,7 +191,7 @@ def bench(
     from edgec.report import bench_table
 
     overrides = {"min_runs": min_runs, "min_seconds": min_seconds, "threads": threads, "repeats": repeats,
-                 "cpus": _cpu_list(cpus)}  # fmt: skip
+                 "cpus": _cpu_list(cpus), "drift_pct": drift_pct}  # fmt: skip
     settings = BenchmarkConfig(**{k: v for k, v in overrides.items() if v is not None})
     report_set = run_bench(bundle, device=device, data=inputs, settings=settings, log=_log)
     console.print(bench_table(report_set))

@@ -197,14 +197,21 @@ class BenchmarkConfig(StrictModel):
     warmup_runs: int = Field(10, ge=0)
     warmup_seconds: float = Field(0.5, ge=0)
     min_runs: int = Field(100, ge=1)
-    min_seconds: float = Field(1.0, ge=0, description="per process (see repeats)")
+    min_seconds: float = Field(0.5, ge=0, description="per process (see repeats)")
     threads: int | None = Field(None, ge=1)
     repeats: int = Field(
-        3,
+        5,
         ge=1,
         le=20,
         description="fresh agent processes per target, samples pooled; >= 2 puts "
         "process-to-process variation into the confidence intervals",
+    )
+    drift_pct: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="run-to-run drift allowance added to the intervals (+/- %, root-sum-square); "
+        "measured on shared machines with perf/bench_repeatability.py; 0 on a quiet, pinned board",
     )
     cpus: list[int] | None = Field(None, min_length=1, description="pin the agent to these CPU ids (taskset)")
     device: str | None = Field(None, description="ssh://… or adb://… to measure on a device; default: here")

@@ -106,7 +106,7 @@ def pool_runs(raws: list[dict], label: str) -> dict:
 def make_report(raw: dict, files: list[dict], inputs: dict, settings: dict) -> dict:
     """benchmark.json: raw samples first-class, the summary derived from them."""
     run_lengths = raw.get("run_lengths")
-    summary = stats.summarize(raw["samples_ms"], run_lengths)
+    summary = stats.summarize(raw["samples_ms"], run_lengths, float(settings.get("drift_pct") or 0.0))
     return {
         "schema_version": SCHEMA_VERSION,
         "files": [{"path": f["path"], "sha256": f["sha256"]} for f in files],

@@ -93,7 +93,7 @@ def check_summary(report: dict) -> Finding:
     if report.get("schema_version") != harness.SCHEMA_VERSION:
         return Finding("summary", False, f"report schema {report.get('schema_version')!r} is not this edgec's "
                        f"{harness.SCHEMA_VERSION}: its intervals were computed another way; measure again with edgec bench")  # fmt: skip
-    recomputed = stats.summarize(report["samples_ms"], report.get("run_lengths"))
+    recomputed = stats.summarize(report["samples_ms"], report.get("run_lengths"), _drift(reported))
     # Keys a later edgec adds to the summary are not held against an older report; the core
     # ones must be there.
     wrong = [k for k in REQUIRED_SUMMARY_KEYS if k not in reported]
@@ -138,7 +138,7 @@ def rerun(report: dict, bundle: Path, tolerance: float, inputs: Path | None) -> 
         if not feeds.is_file():
             raise EdgecError(f"{feeds}: inputs file not found")
         raw = harness.run_local(engine, build["runner"], feeds, report.get("settings") or {})
-    again = stats.summarize(raw["samples_ms"])
+    again = stats.summarize(raw["samples_ms"], drift_pct=_drift(report.get("summary") or {}))
     old = report["summary"]
     ok = reproduced(old, again, tolerance)
     detail = (
@@ -180,6 +180,11 @@ def verify_report(report_path: Path, bundle: Path | None = None, *, rerun_measur
             result.findings.append(Finding("environment", True, "measured elsewhere: " + "; ".join(diffs) +
                                            " (a re-run here is not expected to match)"))  # fmt: skip
     return result
+
+
+def _drift(summary: dict) -> float:
+    value = summary.get("drift_pct", 0.0)
+    return float(value) if isinstance(value, (int, float)) and 0 <= value <= 100 else 0.0
 
 
 def _has_p50(summary) -> bool:

@@ -139,3 +139,15 @@ def test_one_process_is_cut_into_blocks_and_says_so():
     assert hi - lo > 3 * (iid_hi - iid_lo)  # drift within the run widens the interval
     assert any("one process measured" in w for w in stats.warnings_for(summary))
     assert stats.summarize(drifting[:50])["ci_method"] == "bootstrap"  # too few samples for blocks
+
+
+def test_drift_allowance_widens_the_interval_and_is_recorded():
+    x = np.random.default_rng(4).normal(1.0, 0.002, 1000)  # a very steady run: +/-0.1 % alone
+    plain, drifted = stats.summarize(x, [200] * 5), stats.summarize(x, [200] * 5, drift_pct=2.0)
+    p50 = plain["p50_ms"]
+    assert drifted["drift_pct"] == 2.0 and plain["drift_pct"] == 0.0
+    lo, hi = drifted["ci95_p50_ms"]
+    assert lo < p50 * 0.981 and hi > p50 * 1.019  # at least the allowance on each side
+    half = max(p50 - plain["ci95_p50_ms"][0], plain["ci95_p50_ms"][1] - p50)
+    assert hi - p50 <= np.hypot(half, 0.02 * p50) + 1e-12  # root-sum-square, not a sum
+    assert stats.widen_for_drift([0.9, 1.1], 1.0, 0.0) == [0.9, 1.1]

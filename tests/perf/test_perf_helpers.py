@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perf import build_time, common, texts
-from perf.minilm_student import layer_choice
+from perf.minilm_student import teacher_layers_for
 
 
 def test_interleaved_runs_every_variant_once_per_round_in_order():
@@ -66,12 +66,11 @@ def test_text_parts_are_disjoint_and_stable(tmp_path):
         texts.split("test")
 
 
-def test_student_layer_choice_keeps_the_last_layer():
-    assert layer_choice(6, 2) == [2, 5]
-    assert layer_choice(6, 3) == [1, 3, 5]
-    assert layer_choice(6, 6) == list(range(6))
-    with pytest.raises(ValueError):
-        layer_choice(6, 7)
+def test_student_layers_keep_the_first_and_the_last_teacher_layer():
+    assert teacher_layers_for(1) == [5]
+    assert teacher_layers_for(2) == [0, 5]
+    assert teacher_layers_for(3) == [0, 2, 5]  # round(2.5) == 2
+    assert teacher_layers_for(6) == list(range(6))
 
 
 def test_build_time_counts_cached_and_done_stages():

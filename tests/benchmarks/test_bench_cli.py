@@ -85,7 +85,7 @@ def test_user_inputs_are_used_and_named(capsys, bundles, tiny_model, tmp_path):
     assert report["threads"] == {"requested": 1, "intra_op": 1}
     # Two fresh processes, samples pooled in order; the interval accounts for both.
     assert len(report["runs"]) == 2 and sum(report["run_lengths"]) == len(report["samples_ms"])
-    assert report["summary"] == summarize(report["samples_ms"], report["run_lengths"])
+    assert report["summary"] == summarize(report["samples_ms"], report["run_lengths"], report["summary"]["drift_pct"])
 
 
 def test_build_benchmarks_as_its_last_stage_and_can_skip_it(capsys, tiny_model, write_config, tmp_path):

@@ -170,6 +170,19 @@ def ov_compiled(model, threads: int = THREADS):
     return ov.Core().compile_model(model, "CPU", config)
 
 
+def publish(out_dir: Path, name: str, result: dict, report, markdown: Path | None) -> None:
+    """Print the table, write `<name>.json` (rows as plain dicts) and, if asked, the Markdown table."""
+    import json
+
+    print(machine_line(result["machine"]))
+    print(report(result))
+    rows = {key: [{"name": r.name, "summary": r.summary, **r.extra} for r in value]
+            for key, value in result.items() if key.startswith("rows")}  # fmt: skip
+    write_result(out_dir, f"{name}.json", json.dumps({**result, **rows}, indent=2))
+    if markdown:
+        write_result(markdown.parent, markdown.name, report(result, markdown=True))
+
+
 def write_result(out_dir: Path, name: str, text: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / name

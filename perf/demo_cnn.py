@@ -9,7 +9,6 @@ The trained student comes from `edgec.demo.run_demo` (benchmarks off), cached un
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -95,12 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
     result = run(args.out / "demo", args.rounds)
-    print(common.machine_line(result["machine"]))
-    print(report(result))
-    payload = {**result, "rows": [{"name": r.name, "summary": r.summary, **r.extra} for r in result["rows"]]}
-    common.write_result(args.out, "demo_cnn.json", json.dumps(payload, indent=2))
-    if args.markdown:
-        common.write_result(args.markdown.parent, args.markdown.name, report(result, markdown=True))
+    common.publish(args.out, "demo_cnn", result, report, args.markdown)
     return 0
 
 

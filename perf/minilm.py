@@ -203,3 +203,15 @@ def engine_encoder(engine: Path, threads: int = THREADS):
 
 def pooled(infer, feeds: list[dict]) -> np.ndarray:
     return np.concatenate([mean_pool(np.asarray(infer(f)), f["attention_mask"]) for f in feeds])
+
+
+def fidelity(variants: dict, feeds: list[dict], reference: str) -> dict[str, dict]:
+    """Cosine of each variant's mean-pooled embeddings to the reference variant's: min and mean."""
+    from perf.common import cosines
+
+    ref = pooled(variants[reference], feeds)
+    out = {}
+    for name, infer in variants.items():
+        cos = cosines(pooled(infer, feeds), ref)
+        out[name] = {"cos min": float(cos.min()), "cos mean": float(cos.mean())}
+    return out

@@ -16,7 +16,6 @@ which removes most of what the buckets save; static-shape variants are left out 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -63,11 +62,7 @@ def run(work: Path, rounds: int, heldout_n: int, calib_n: int, recipes: list[str
     heldout = minilm.tokenize(texts.split("heldout", heldout_n))
     calib = minilm.tokenize(texts.split("calib", calib_n))
     engines = build_all(work, calib, recipes)
-    reference = minilm.pooled(engines[REFERENCE], heldout)
-    extra = {}
-    for name, infer in engines.items():
-        cos = common.cosines(minilm.pooled(infer, heldout), reference)
-        extra[name] = {"cos min": float(cos.min()), "cos mean": float(cos.mean())}
+    extra = minilm.fidelity(engines, heldout, REFERENCE)
     samples = common.interleaved(engines, heldout, rounds=rounds)
     rows = common.rows_from(samples, extra)
     fastest_other, edgec_row = verdict_rows(rows)
@@ -137,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     recipes = args.recipe or DEFAULT_RECIPES
     result = run(args.out / "minilm", args.rounds, args.heldout, args.calib, recipes)
-    print(common.machine_line(result["machine"]))
-    print(report(result))
-    payload = {**result, **{key: [{"name": r.name, "summary": r.summary, **r.extra} for r in result[key]]
-                                for key in ("rows", "rows_unpadded")}}  # fmt: skip
-    common.write_result(args.out, "minilm_compare.json", json.dumps(payload, indent=2))
-    if args.markdown:
-        common.write_result(args.markdown.parent, args.markdown.name, report(result, markdown=True))
+    common.publish(args.out, "minilm_compare", result, report, args.markdown)
     ok = result["edgec_vs_best"] <= 1.0 and result["edgec_cos_min"] >= 0.995
     return 0 if ok else 1
 

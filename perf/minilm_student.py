@@ -40,12 +40,16 @@ distill:
 """
 
 
+TEACHER_LAYERS = 6  # all-MiniLM-L6-v2
+
+
 def teacher_layers_for(student_layers: int) -> list[int]:
     """The first and the last teacher layers, evenly spaced between: the first reads the
     embeddings, the last shapes the output space the embeddings live in."""
+    last = TEACHER_LAYERS - 1
     if student_layers == 1:
-        return [5]
-    return [round(i * 5 / (student_layers - 1)) for i in range(student_layers)]
+        return [last]
+    return [round(i * last / (student_layers - 1)) for i in range(student_layers)]
 
 
 def trained_student(work: Path, layers: int, ffn: int, epochs: int, lr: float, heldout_n: int, calib_n: int) -> Path:
@@ -96,11 +100,7 @@ def run(work: Path, layers: int, ffn: int, epochs: int, lr: float, rounds: int, 
         engine = minilm.edgec_x86(onnx_path, student_dir, work / f"{student_dir.parent.name}-edgec", calib, recipe)
         names.append(f"student: edgec x86 {recipe} ({layers} layers, FFN {ffn})")
         variants[names[-1]] = minilm.engine_encoder(engine)
-    reference = minilm.pooled(variants[TEACHER], heldout)
-    extra = {}
-    for label, infer in variants.items():
-        cos = common.cosines(minilm.pooled(infer, heldout), reference)
-        extra[label] = {"cos min": float(cos.min()), "cos mean": float(cos.mean())}
+    extra = minilm.fidelity(variants, heldout, TEACHER)
     samples = common.interleaved(variants, heldout, rounds=rounds)
     rows = common.rows_from(samples, extra)
     teacher_p50 = rows[0].summary["p50_ms"]
@@ -144,12 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     recipes = args.recipe or ["openvino-buckets", "openvino"]
     result = run(args.out / "minilm", args.layers, args.ffn, args.epochs, args.lr, args.rounds, args.heldout,
                  args.calib, recipes)  # fmt: skip
-    print(common.machine_line(result["machine"]))
-    print(report(result))
-    payload = {**result, "rows": [{"name": r.name, "summary": r.summary, **r.extra} for r in result["rows"]]}
-    common.write_result(args.out, "minilm_student.json", json.dumps(payload, indent=2))
-    if args.markdown:
-        common.write_result(args.markdown.parent, args.markdown.name, report(result, markdown=True))
+    common.publish(args.out, "minilm_student", result, report, args.markdown)
     return 0 if result["speedup"] >= 15 and result["cos_mean"] >= 0.90 else 1
 
 

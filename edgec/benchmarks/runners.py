@@ -80,6 +80,25 @@ class OnnxRuntimeRunner(Runner):
         return {"requested": self.options.get("threads"), "intra_op": int(self.options.get("threads") or 0)}
 
 
+def fit_to_bucket(feeds: dict, sizes: list[int], mask_name: str = "attention_mask") -> tuple[int, dict]:
+    """(bucket, feeds cut or zero-padded along axis 1 to it): the smallest of `sizes` that holds
+    the longest row's real tokens. Input that is not right-padded (left padding, holes in the
+    mask) keeps every position, since cutting the end would drop real tokens."""
+    mask = np.asarray(feeds[mask_name])
+    real = int(mask.sum(axis=1).max())
+    if mask[:, real:].any():
+        real = mask.shape[1]
+    size = next((b for b in sorted(sizes) if b >= max(real, 1)), None)
+    if size is None:
+        raise ValueError(f"{real} tokens is more than the largest sequence bucket ({max(sizes)})")
+    shaped = {}
+    for name, array in feeds.items():
+        array = np.asarray(array)
+        cut = array[:, :size] if array.shape[1] >= size else np.pad(array, ((0, 0), (0, size - array.shape[1])))
+        shaped[name] = np.ascontiguousarray(cut)
+    return size, shaped
+
+
 class OpenVinoRunner(Runner):
     """Options: threads, performance_hint, inference_precision, device, and sequence_buckets
     (`{"sizes": [16, 32, 64, 128], "mask": "attention_mask"}`) for text encoders saved with a
@@ -136,19 +155,8 @@ class OpenVinoRunner(Runner):
         return {name: np.array(result[i]) for i, name in enumerate(self.output_names)}
 
     def _infer_bucketed(self, feeds: dict) -> dict:
-        mask = np.asarray(feeds[self.mask_name])
-        seq = mask.shape[1]
-        real = int(mask.sum(axis=1).max())
-        if mask[:, real:].any():  # not right-padded (left padding, holes): keep every position
-            real = seq
-        size = next((b for b in self.bucket_sizes if b >= real), None)
-        if size is None:
-            raise ValueError(f"{real} tokens is more than the largest sequence bucket ({self.bucket_sizes[-1]})")
-        shaped = {}
-        for name, array in feeds.items():
-            array = np.asarray(array)
-            cut = array[:, :size] if array.shape[1] >= size else np.pad(array, ((0, 0), (0, size - array.shape[1])))
-            shaped[name] = np.ascontiguousarray(cut)
+        seq = np.asarray(feeds[self.mask_name]).shape[1]
+        size, shaped = fit_to_bucket(feeds, self.bucket_sizes, self.mask_name)
         self.request = self.buckets[size]
         result = self.request.infer(shaped, share_inputs=True, share_outputs=True)
         out = {}

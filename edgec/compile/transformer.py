@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgec.benchmarks.runners import fit_to_bucket
 from edgec.errors import EdgecError
 
 # ORT's optimizer names for the families it knows how to fuse (onnxruntime.transformers).
@@ -199,13 +200,6 @@ class SequenceBuckets:
         """Cut or pad every [batch, seq] input of `feed` to the bucket of its longest real row."""
         if mask_name not in feed:
             raise EdgecError(f"input '{mask_name}' is missing; buckets need the attention mask")
-        length = int(np.asarray(feed[mask_name]).sum(axis=1).max())
-        size = self.bucket_for(max(length, 1))
-        padded = {}
-        for name, array in feed.items():
-            array = np.asarray(array)
-            if array.shape[1] >= size:
-                padded[name] = np.ascontiguousarray(array[:, :size])
-            else:
-                padded[name] = np.pad(array, ((0, 0), (0, size - array.shape[1])))
-        return padded
+        self.bucket_for(max(int(np.asarray(feed[mask_name]).sum(axis=1).max()), 1))  # too long: a clear error
+        # One cutting rule for build-time calibration and the runner that serves the buckets.
+        return fit_to_bucket(feed, list(self.sizes), mask_name)[1]

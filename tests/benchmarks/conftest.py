@@ -8,6 +8,7 @@ Python (`?python=` in the address).
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -89,10 +90,8 @@ class Sshd:
 
     def stop(self) -> None:
         for pid in self.descendants():
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)

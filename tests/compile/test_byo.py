@@ -3,6 +3,7 @@ dims, If, LSTM), external data, and each bad file a user can hand in (exit 2, on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -22,14 +23,12 @@ from tests.compile.test_export import run_cli
 def silero(tmp_path_factory) -> Path:
     """silero-vad's ONNX files: from the installed package, else its wheel from the package index
     (downloaded into a temporary folder, never committed); skipped when neither is possible."""
-    try:
+    with contextlib.suppress(ImportError):  # not installed: fetch the wheel below
         from importlib.resources import files
 
         data = Path(str(files("silero_vad") / "data"))
         if (data / "silero_vad.onnx").is_file():
             return data
-    except ImportError:
-        pass
     folder = tmp_path_factory.mktemp("silero")
     try:
         done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "silero-vad==6.2.3",

@@ -15,7 +15,7 @@ quiet = lambda _m: None  # noqa: E731
 
 
 class Interrupt(Exception):
-    pass
+    """Raised from a training callback to stop a run mid-way, as a kill would."""
 
 
 def _write(tmp_path, text, name="edgec.yaml"):
